@@ -1,0 +1,20 @@
+from __future__ import annotations
+
+from typing import Any
+
+from django.http import HttpRequest
+from django.urls import reverse
+
+
+def navigation(request: HttpRequest) -> dict[str, Any]:
+    """The links a signed-in user's role allows; nothing is shown that would then be refused."""
+    user = getattr(request, "user", None)
+    if user is None or not user.is_authenticated:
+        return {"nav_items": []}
+    items = []
+    if user.has_perm("reviews.view_queue"):
+        items.append(("Review queue", reverse("reviews:queue")))
+    if user.is_staff:
+        items.append(("Admin", reverse("admin:index")))
+    items.append(("API docs", reverse("api-docs")))
+    return {"nav_items": items, "user_roles": sorted(g.name for g in user.groups.all())}

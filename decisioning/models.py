@@ -1,0 +1,214 @@
+from __future__ import annotations
+
+import uuid
+from decimal import Decimal
+
+from django.conf import settings
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
+from simple_history.models import HistoricalRecords
+
+from decisioning.engine.types import (
+    EmploymentStatus,
+    LoanPurpose,
+    Outcome,
+    ResidentialStatus,
+)
+
+
+def _choices(enum: type) -> list[tuple[str, str]]:
+    return [(member.value, member.value.replace("_", " ").capitalize()) for member in enum]
+
+
+class Product(models.Model):
+    """A product line (a personal loan, a credit card) and the limits within which it lends."""
+
+    code = models.SlugField(max_length=40, unique=True)
+    name = models.CharField(max_length=120)
+    description = models.TextField(blank=True)
+    min_amount = models.DecimalField(max_digits=12, decimal_places=2, default=Decimal("1000"))
+    max_amount = models.DecimalField(max_digits=12, decimal_places=2, default=Decimal("25000"))
+    min_term_months = models.PositiveSmallIntegerField(default=12)
+    max_term_months = models.PositiveSmallIntegerField(default=60)
+    review_sla_minutes = models.PositiveIntegerField(
+        default=240, help_text="Time a referred case may wait for a final decision."
+    )
+    is_active = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["code"]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.code})"
+
+
+class IntegrationClient(models.Model):
+    """An external system (origination front-end, broker partner) that calls the decision API."""
+
+    name = models.CharField(max_length=120, unique=True)
+    contact_email = models.EmailField(blank=True)
+    webhook_url = models.URLField(blank=True)
+    is_active = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class ApiToken(models.Model):
+    """A revocable credential of an integration client. Only the SHA-256 of the secret is kept."""
+
+    client = models.ForeignKey(IntegrationClient, on_delete=models.PROTECT, related_name="tokens")
+    label = models.CharField(max_length=120, blank=True)
+    prefix = models.CharField(max_length=12, help_text="First characters, to recognise a token.")
+    key_hash = models.CharField(max_length=64, unique=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.client} {self.prefix}…"
+
+    @property
+    def is_active(self) -> bool:
+        return self.revoked_at is None
+
+
+class Application(models.Model):
+    """A loan application exactly as an integration submitted it. Never changed after it is decided."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    client = models.ForeignKey(IntegrationClient, on_delete=models.PROTECT, related_name="+")
+    product = models.ForeignKey(Product, on_delete=models.PROTECT, related_name="applications")
+    reference = models.CharField(max_length=64, blank=True, db_index=True)
+
+    first_name = models.CharField(max_length=100)
+    last_name = models.CharField(max_length=100)
+    date_of_birth = models.DateField()
+    postcode = models.CharField(max_length=10)
+    uk_resident = models.BooleanField()
+    residential_status = models.CharField(max_length=24, choices=_choices(ResidentialStatus))
+    months_at_address = models.PositiveIntegerField()
+    employment_status = models.CharField(max_length=24, choices=_choices(EmploymentStatus))
+    months_in_employment = models.PositiveIntegerField()
+    annual_income = models.DecimalField(max_digits=12, decimal_places=2)
+    monthly_expenditure = models.DecimalField(max_digits=12, decimal_places=2)
+    existing_debt = models.DecimalField(max_digits=12, decimal_places=2)
+    monthly_debt_payments = models.DecimalField(max_digits=12, decimal_places=2)
+    dependants = models.PositiveSmallIntegerField()
+    requested_amount = models.DecimalField(max_digits=12, decimal_places=2)
+    term_months = models.PositiveSmallIntegerField()
+    purpose = models.CharField(max_length=32, choices=_choices(LoanPurpose))
+    bankrupt_or_iva = models.BooleanField(default=False)
+
+    identity_hash = models.CharField(
+        max_length=64, db_index=True, help_text="SHA-256 of the applicant identity: links applications."
+    )
+    submitted_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["-submitted_at"]
+
+    def __str__(self) -> str:
+        return self.reference or str(self.id)
+
+
+class Decision(models.Model):
+    """The engine's answer to one application, with everything needed to reconstruct it.
+
+    Immutable: a reviewer's final verdict is a `reviews.ReviewCase`, a loan's performance a
+    `LoanOutcome`; neither changes this row.
+    """
+
+    class OutcomeChoice(models.TextChoices):
+        APPROVE = Outcome.APPROVE.value, "Approve"
+        REFER = Outcome.REFER.value, "Refer"
+        DECLINE = Outcome.DECLINE.value, "Decline"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    application = models.OneToOneField(Application, on_delete=models.PROTECT, related_name="decision")
+    client = models.ForeignKey(IntegrationClient, on_delete=models.PROTECT, related_name="decisions")
+    product = models.ForeignKey(Product, on_delete=models.PROTECT, related_name="decisions")
+    outcome = models.CharField(max_length=8, choices=OutcomeChoice.choices, db_index=True)
+    pd = models.FloatField(
+        null=True, validators=[MinValueValidator(0.0), MaxValueValidator(1.0)], help_text="Probability of default"
+    )
+    pd_lower = models.FloatField(null=True)
+    pd_upper = models.FloatField(null=True)
+    approved_amount = models.DecimalField(max_digits=12, decimal_places=2, null=True)
+    reasons = models.JSONField(default=list)
+    rule_results = models.JSONField(default=list)
+    features = models.JSONField(default=dict)
+    signals = models.JSONField(default=list)
+    explanation = models.JSONField(default=dict)
+    counterfactual = models.JSONField(null=True)
+    ruleset_version = models.CharField(max_length=64)
+    feature_version = models.CharField(max_length=32)
+    model_name = models.CharField(max_length=120, blank=True)
+    model_version = models.CharField(max_length=32, blank=True)
+    model_hash = models.CharField(max_length=64, blank=True)
+    degraded = models.BooleanField(default=False)
+    latency_ms = models.FloatField()
+    request_id = models.CharField(max_length=64)
+    idempotency_key = models.CharField(max_length=128, null=True, blank=True)
+    request_hash = models.CharField(max_length=64)
+    created_at = models.DateTimeField(db_index=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["client", "idempotency_key"],
+                condition=models.Q(idempotency_key__isnull=False),
+                name="decision_unique_idempotency_key_per_client",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(pd__isnull=True) | models.Q(pd__gte=0, pd__lte=1),
+                name="decision_pd_is_a_probability",
+            ),
+        ]
+        indexes = [models.Index(fields=["client", "-created_at"]), models.Index(fields=["product", "-created_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.id} {self.outcome}"
+
+
+class LoanOutcome(models.Model):
+    """A report of how a loan performed (append-only: a later report supersedes an earlier one)."""
+
+    class Status(models.TextChoices):
+        REPAID = "repaid", "Repaid"
+        IN_ARREARS = "in_arrears", "In arrears"
+        DEFAULTED = "defaulted", "Defaulted"
+        PERFORMING = "performing", "Performing"
+
+    decision = models.ForeignKey(Decision, on_delete=models.PROTECT, related_name="loan_outcomes")
+    status = models.CharField(max_length=12, choices=Status.choices)
+    as_of = models.DateField(help_text="Date the status applies to.")
+    default_date = models.DateField(null=True, blank=True)
+    arrears_months = models.PositiveSmallIntegerField(default=0)
+    reported_at = models.DateTimeField()
+    reported_by = models.ForeignKey(IntegrationClient, on_delete=models.PROTECT, related_name="+")
+
+    class Meta:
+        ordering = ["-as_of", "-reported_at"]
+
+    def __str__(self) -> str:
+        return f"{self.decision_id} {self.status} @ {self.as_of}"
+
+    @property
+    def is_bad(self) -> bool:
+        return self.status == self.Status.DEFAULTED

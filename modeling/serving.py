@@ -1,0 +1,78 @@
+"""The champion model of each product, loaded once per process and kept.
+
+MLflow is slow to import and to query (~3 s, ~1 s), so it is never on the decision's hot path: the
+first decision of a product in a process loads the model; later ones reuse it. A model that cannot
+be loaded is remembered as unavailable for a short while (decisions refer; readiness fails) —
+there is never a silent fallback to another model.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from django.conf import settings
+
+logger = logging.getLogger(__name__)
+
+_RETRY_AFTER_S = 30.0
+
+
+@dataclass
+class _Slot:
+    scorer: Any | None
+    error: str
+    loaded_at: float
+
+
+_lock = threading.Lock()
+_slots: dict[tuple[str, str], _Slot] = {}
+
+
+def _load(product_code: str, alias: str) -> Any:
+    from modeling import registry
+
+    return registry.load_model(
+        product_code,
+        alias=alias,
+        tracking_uri=settings.MLFLOW_TRACKING_URI,
+    )
+
+
+def get_scorer(product_code: str, *, alias: str = "champion") -> tuple[Any | None, str]:
+    """The product's model under `alias`, or None and the reason it is unavailable."""
+    key = (product_code, alias)
+    slot = _slots.get(key)
+    if slot is not None and (
+        slot.scorer is not None or time.monotonic() - slot.loaded_at < _RETRY_AFTER_S
+    ):
+        return slot.scorer, slot.error
+    with _lock:
+        slot = _slots.get(key)
+        if slot is not None and (
+            slot.scorer is not None or time.monotonic() - slot.loaded_at < _RETRY_AFTER_S
+        ):
+            return slot.scorer, slot.error
+        try:
+            scorer, error = _load(product_code, alias), ""
+        except Exception as e:  # any failure to load means "no model", never a crash
+            logger.error("model %s@%s unavailable: %s", product_code, alias, e)
+            scorer, error = None, f"{type(e).__name__}: {e}"[:300]
+        _slots[key] = _Slot(scorer=scorer, error=error, loaded_at=time.monotonic())
+        return scorer, error
+
+
+def forget(product_code: str | None = None) -> None:
+    """Drop cached models (after a promotion, or in tests)."""
+    with _lock:
+        for key in [k for k in _slots if product_code is None or k[0] == product_code]:
+            del _slots[key]
+
+
+def set_scorer(product_code: str, scorer: Any, *, alias: str = "champion") -> None:
+    """Install an already-loaded scorer (used by the demo loader and tests)."""
+    with _lock:
+        _slots[(product_code, alias)] = _Slot(scorer=scorer, error="", loaded_at=time.monotonic())
