@@ -85,7 +85,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "simple_history",
-    "rules.apps.AutodiscoverRulesConfig",
+    "rules",
     "audit",
     "decisioning",
     "modeling",

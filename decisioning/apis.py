@@ -425,13 +425,13 @@ class DecisionDetailApi(APIView):
 
 
 class LoanOutcomeCreateApi(APIView):
-    class InputSerializer(StrictSerializer):
+    class LoanOutcomeIn(StrictSerializer):
         status = serializers.ChoiceField(choices=LoanOutcome.Status.values)
         as_of = serializers.DateField(help_text="Date the status applies to.")
         default_date = serializers.DateField(required=False, allow_null=True, default=None)
         arrears_months = serializers.IntegerField(required=False, min_value=0, max_value=120, default=0)
 
-    class OutputSerializer(serializers.Serializer):
+    class LoanOutcomeOut(serializers.Serializer):
         decision_id = serializers.UUIDField(source="decision.id")
         status = serializers.CharField()
         as_of = serializers.DateField()
@@ -443,9 +443,9 @@ class LoanOutcomeCreateApi(APIView):
         operation_id="decisions_outcome_create",
         summary="Report how a loan performed",
         description="Append-only: each report is kept; the latest `as_of` is the loan's current status.",
-        request=InputSerializer,
+        request=LoanOutcomeIn,
         responses={
-            201: OutputSerializer,
+            201: LoanOutcomeOut,
             400: _error("Invalid report.", "invalid", "A default needs its date.", {"default_date": ["Required when status is defaulted."]}),
             409: _error("The application was not finally approved.", "not_approved", "Outcomes can be reported only for applications that were finally approved."),
             **NOT_FOUND,
@@ -466,14 +466,14 @@ class LoanOutcomeCreateApi(APIView):
         decision = selectors.decision_get(client=client, decision_id=decision_id)
         if not isinstance(request.data, dict):
             raise ApplicationError("The body must be a JSON object.", errors={"non_field_errors": ["Expected a JSON object."]})
-        data_in = self.InputSerializer(data=request.data)
+        data_in = self.LoanOutcomeIn(data=request.data)
         data_in.is_valid(raise_exception=True)
         outcome = services.loan_outcome_record(client=client, decision=decision, **data_in.validated_data)
-        return Response(self.OutputSerializer(outcome).data, status=status.HTTP_201_CREATED)
+        return Response(self.LoanOutcomeOut(outcome).data, status=status.HTTP_201_CREATED)
 
 
 class ProductListApi(APIView):
-    class OutputSerializer(serializers.Serializer):
+    class ProductOut(serializers.Serializer):
         code = serializers.CharField()
         name = serializers.CharField()
         description = serializers.CharField()
@@ -485,7 +485,7 @@ class ProductListApi(APIView):
     @extend_schema(
         operation_id="products_list",
         summary="Products open for applications",
-        responses={200: OutputSerializer(many=True), **AUTH_ERRORS},
+        responses={200: ProductOut(many=True), **AUTH_ERRORS},
         examples=[
             OpenApiExample(
                 "Products",
@@ -496,7 +496,7 @@ class ProductListApi(APIView):
         tags=["products"],
     )
     def get(self, request: Request) -> Response:
-        return Response(self.OutputSerializer(selectors.product_list(), many=True).data)
+        return Response(self.ProductOut(selectors.product_list(), many=True).data)
 
 
 def not_found_api(request: Any, *args: Any, **kwargs: Any) -> Response:

@@ -6,6 +6,7 @@ import datetime as dt
 import hashlib
 from typing import Any
 
+from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
 
 from config.errors import NotFound
@@ -72,7 +73,7 @@ def decision_get(*, client: IntegrationClient, decision_id: Any) -> Decision:
         return Decision.objects.select_related("product", "application", "review_case").get(
             pk=decision_id, client=client
         )
-    except (Decision.DoesNotExist, ValueError, TypeError) as e:
+    except (Decision.DoesNotExist, ValidationError, ValueError, TypeError) as e:
         raise NotFound("Decision not found.") from e
 
 
