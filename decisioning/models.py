@@ -33,6 +33,12 @@ class Product(models.Model):
     review_sla_minutes = models.PositiveIntegerField(
         default=240, help_text="Time a referred case may wait for a final decision."
     )
+    four_eyes_amount = models.DecimalField(
+        max_digits=12,
+        decimal_places=2,
+        default=Decimal("15000"),
+        help_text="An underwriter's approval above this amount needs a senior's second approval.",
+    )
     is_active = models.BooleanField(default=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -50,7 +56,10 @@ class IntegrationClient(models.Model):
 
     name = models.CharField(max_length=120, unique=True)
     contact_email = models.EmailField(blank=True)
-    webhook_url = models.URLField(blank=True)
+    webhook_url = models.URLField(blank=True, help_text="Where final outcomes are POSTed (signed).")
+    webhook_secret = models.CharField(
+        max_length=64, blank=True, help_text="HMAC-SHA256 key for webhook signatures."
+    )
     is_active = models.BooleanField(default=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
