@@ -152,6 +152,12 @@ class ReviewOut(serializers.Serializer):
     decided_at = serializers.DateTimeField(allow_null=True)
 
 
+class CounterfactualOut(serializers.Serializer):
+    input = serializers.ChoiceField(choices=["amount", "term_months"])
+    to = serializers.CharField(help_text="The value that would improve the outcome.")
+    outcome = serializers.CharField(help_text="The outcome it would then get.")
+
+
 class DecisionOut(serializers.Serializer):
     id = serializers.UUIDField()
     reference = serializers.CharField()
@@ -172,6 +178,11 @@ class DecisionOut(serializers.Serializer):
     model = ModelOut(allow_null=True)
     feature_version = serializers.CharField()
     degraded = serializers.BooleanField(help_text="True if made without all required data.")
+    counterfactual = CounterfactualOut(
+        allow_null=True,
+        help_text="For a decline or refer: the smallest change of amount or term that would "
+        "improve the outcome under the same policy, if one exists within the product.",
+    )
     review = ReviewOut(allow_null=True)
     created_at = serializers.DateTimeField()
 
@@ -191,6 +202,9 @@ class DecisionOut(serializers.Serializer):
             "model": {"name": d.model_name, "version": d.model_version} if d.model_name else None,
             "feature_version": d.feature_version,
             "degraded": d.degraded,
+            "counterfactual": {k: d.counterfactual[k] for k in ("input", "to", "outcome")}
+            if d.counterfactual
+            else None,
             "review": {
                 "status": case.status,
                 "final_outcome": case.final_outcome or None,
@@ -262,6 +276,7 @@ EXAMPLE_DECISION = {
     "model": {"name": "verdict-personal-loan", "version": "1"},
     "feature_version": "fc-1",
     "degraded": False,
+    "counterfactual": None,
     "review": None,
     "created_at": "2026-12-04T10:15:02.120000+00:00",
 }
@@ -272,6 +287,7 @@ EXAMPLE_REFER = dict(
     pd=0.14,
     approved_amount=None,
     reasons=[{"code": "PD_REFER_BAND", "description": "An underwriter will review your application."}],
+    counterfactual={"input": "amount", "to": "6000", "outcome": "approve"},
     review={"status": "open", "final_outcome": None, "decided_at": None},
 )
 

@@ -184,6 +184,13 @@ class XGBoostScorer:
             out.append(ReasonCode(code=code, description=text, source="model", weight=c))
         return tuple(out)
 
+    def pd_only(self, vectors: Sequence[FeatureVector]) -> list[float]:
+        """PDs of several vectors in one call (float32 rows, exactly as `score` predicts them)."""
+        if not vectors:
+            return []
+        X = np.vstack([self._row(v) for v in vectors])
+        return [float(p) for p in self._booster.inplace_predict(X)]
+
     def score_matrix(self, X: np.ndarray) -> np.ndarray:
         """PDs of many rows (catalogue column order), vectorised; no explanations."""
         if X.ndim != 2 or X.shape[1] != self._n:

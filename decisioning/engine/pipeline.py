@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+from dataclasses import dataclass, replace
 from decimal import Decimal
-from typing import Protocol
+from typing import Any, Protocol
 
 from decisioning.engine.policy import Policy
 from decisioning.engine.reasons import describe
@@ -34,6 +35,8 @@ class Scorer(Protocol):
 
     def score(self, vector: FeatureVector) -> ScoreResult: ...
 
+    def pd_only(self, vectors: list[FeatureVector]) -> list[float]: ...
+
 
 def _rule_reason(result: RuleResult) -> ReasonCode:
     return ReasonCode(code=result.reason_code, description=describe(result.reason_code), source="rule")
@@ -43,6 +46,16 @@ def _system_reason(code: str) -> ReasonCode:
     return ReasonCode(code=code, description=describe(code), source="signal" if code.startswith("MISSING_") else "system")
 
 
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """The product's lending limits: the space a counterfactual hint may search."""
+
+    min_amount: Decimal
+    max_amount: Decimal
+    min_term_months: int
+    max_term_months: int
+
+
 def decide(
     app: ApplicationData,
     *,
@@ -50,14 +63,33 @@ def decide(
     policy: Policy,
     scorer: Scorer | None,
     as_of: dt.date,
+    limits: Limits | None = None,
 ) -> DecisionResult:
     """Decide one application. Precedence: hard-gate decline > refer triggers > PD cut-offs.
 
     Fails closed: a missing signal, a missing model or a rule that cannot be evaluated can make a
-    decision refer or decline, never approve.
+    decision refer or decline, never approve. With `limits`, a decline or refer also carries a
+    counterfactual hint (see `counterfactual`).
     """
     features = build_vector(app, signals, as_of=as_of)
     score = scorer.score(features) if scorer is not None else None
+    result = resolve(app, signals=signals, policy=policy, features=features, score=score)
+    if limits is not None and scorer is not None and result.outcome != Outcome.APPROVE:
+        hint = counterfactual(app, signals=signals, policy=policy, scorer=scorer, as_of=as_of,
+                              limits=limits, outcome=result.outcome)
+        result = replace(result, counterfactual=hint)
+    return result
+
+
+def resolve(
+    app: ApplicationData,
+    *,
+    signals: Signals,
+    policy: Policy,
+    features: FeatureVector,
+    score: ScoreResult | None,
+) -> DecisionResult:
+    """Steps 5 and 7: rules over the context, then the outcome by precedence."""
     pd = score.pd if score is not None else None
     results = policy.evaluate(rule_context(app, signals, features, pd))
     fired = [r for r in results if r.fired]
@@ -114,3 +146,66 @@ def decide(
         degraded=bool(missing) or score is None,
         approved_amount=approved_amount,
     )
+
+
+_RANK = {Outcome.DECLINE: 0, Outcome.REFER: 1, Outcome.APPROVE: 2}
+_AMOUNT_STEP = Decimal("100")
+
+
+def _amount_candidates(app: ApplicationData, limits: Limits) -> list[Decimal]:
+    """Lower amounts, nearest first: 95%, 90%, … of the request, down to the product minimum."""
+    out: list[Decimal] = []
+    for pct in range(95, 0, -5):
+        amount = (app.requested_amount * pct / 100 / _AMOUNT_STEP).to_integral_value() * _AMOUNT_STEP
+        amount = max(amount, limits.min_amount)
+        if amount < app.requested_amount and amount not in out:
+            out.append(amount)
+        if amount == limits.min_amount:
+            break
+    return out
+
+
+def _term_candidates(app: ApplicationData, limits: Limits) -> list[int]:
+    """Longer terms, nearest first, in 6-month steps up to the product maximum."""
+    terms = list(range(app.term_months + 6, limits.max_term_months + 1, 6))
+    if limits.max_term_months > app.term_months and limits.max_term_months not in terms:
+        terms.append(limits.max_term_months)
+    return terms
+
+
+def counterfactual(
+    app: ApplicationData,
+    *,
+    signals: Signals,
+    policy: Policy,
+    scorer: Scorer,
+    as_of: dt.date,
+    limits: Limits,
+    outcome: Outcome,
+) -> dict[str, Any] | None:
+    """The smallest change of one actionable input (amount or term) that improves the outcome
+    under the same policy and model, or None if no such change exists within the product.
+
+    Candidates are scored in one vectorised call (PD only, no explanations) and resolved through
+    the same `resolve` as real decisions, so a hint never promises what the policy would refuse.
+    Changes are compared by relative size; amount is preferred on a tie.
+    """
+    variants: list[tuple[str, Any, ApplicationData]] = [
+        ("amount", a, replace(app, requested_amount=a)) for a in _amount_candidates(app, limits)
+    ] + [("term_months", t, replace(app, term_months=t)) for t in _term_candidates(app, limits)]
+    if not variants:
+        return None
+    vectors = [build_vector(v, signals, as_of=as_of) for _, _, v in variants]
+    pds = scorer.pd_only(vectors)
+    best: tuple[float, dict[str, Any]] | None = None
+    for (name, value, variant), vector, pd in zip(variants, vectors, pds, strict=True):
+        score = ScoreResult(model_name=scorer.model_name, model_version=scorer.model_version,
+                            model_hash="", pd=pd, pd_lower=pd, pd_upper=pd, contributions=())
+        new = resolve(variant, signals=signals, policy=policy, features=vector, score=score).outcome
+        if _RANK[new] <= _RANK[outcome]:
+            continue
+        current = app.requested_amount if name == "amount" else app.term_months
+        size = abs(float(value) - float(current)) / float(current)
+        if best is None or size < best[0]:
+            best = (size, {"input": name, "from": str(current), "to": str(value), "outcome": new.value, "pd": round(pd, 6)})
+    return best[1] if best else None
