@@ -14,6 +14,8 @@ def navigation(request: HttpRequest) -> dict[str, Any]:
     items = []
     if user.has_perm("reviews.view_queue"):
         items.append(("Review queue", reverse("reviews:queue")))
+    if user.has_perm("modeling.view_models"):
+        items.append(("Models", reverse("modeling:list")))
     if user.is_staff:
         items.append(("Admin", reverse("admin:index")))
     items.append(("API docs", reverse("api-docs")))

@@ -105,6 +105,26 @@ def _finite(metrics: dict[str, float]) -> dict[str, float]:
     }
 
 
+def _roc_points(result: TrainingResult, points: int = 40) -> dict[str, list[list[float]]]:
+    """Holdout ROC curves of both models, thinned to about `points` points each (model card)."""
+    from sklearn.metrics import roc_curve
+
+    out: dict[str, list[list[float]]] = {}
+    for label, p in (("xgboost", result.holdout_pd), ("logistic_regression", result.holdout_pd_baseline)):
+        fpr, tpr, _ = roc_curve(result.holdout_y, p)
+        step = max(1, len(fpr) // points)
+        idx = sorted(set(range(0, len(fpr), step)) | {len(fpr) - 1})
+        out[label] = [[round(float(fpr[i]), 4), round(float(tpr[i]), 4)] for i in idx]
+    return out
+
+
+def _importance(result: TrainingResult) -> dict[str, float]:
+    """Total gain per feature, normalised to sum to 1 (features never split on are 0)."""
+    gain = result.booster.get_score(importance_type="total_gain")
+    total = sum(gain.values()) or 1.0
+    return {name: round(gain.get(name, 0.0) / total, 6) for name in result.feature_names}
+
+
 def _plots(result: TrainingResult) -> dict[str, Any]:
     """ROC, calibration and approval-curve figures; {} if matplotlib is unavailable."""
     try:
@@ -213,6 +233,9 @@ def register_model(
                 "metrics": result.metrics,
                 "calibration": result.calibration,
                 "approval_curve": result.approval_curve,
+                "roc": _roc_points(result),
+                "importance": _importance(result),
+                "interval_coverage": result.interval_coverage,
             },
             f"{META_PATH}/metrics.json",
         )

@@ -157,7 +157,7 @@ def _baseline(feature_names: Sequence[str], seed: int) -> Pipeline:
                 "num",
                 Pipeline(
                     [
-                        ("impute", SimpleImputer(strategy="median", add_indicator=True)),
+                        ("impute", SimpleImputer(strategy="median", add_indicator=True, keep_empty_features=True)),
                         ("scale", StandardScaler()),
                     ]
                 ),

@@ -30,25 +30,52 @@ def _dataset_hash(X: np.ndarray, y: np.ndarray) -> str:
     return h.hexdigest()
 
 
+def _specs(raw: Any, column: str) -> list[dict[str, Any]]:
+    """A mapping entry: a feature name, {"feature", "values"?, "scale"?}, or a list of those."""
+    items = raw if isinstance(raw, list) else [raw]
+    out = []
+    for item in items:
+        spec = {"feature": item} if isinstance(item, str) else dict(item)
+        if "feature" not in spec:
+            raise CommandError(f"mapping for column {column!r} needs a feature name")
+        out.append(spec)
+    return out
+
+
 def _load_csv(csv_path: str, mapping_path: str) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """Features and target from any CSV, through a small mapping file.
+
+    `{"columns": {csv_column: spec}, "target": csv_column, "bad_value": value, "timestamp"?: col}`
+    where spec is a catalogue feature name (numeric column), or `{"feature": name, "values":
+    {csv_value: number}, "scale": k}` for coded or rescaled columns, or a list of those when one
+    column informs several features. Unmapped features are NaN (the model treats them as missing).
+    """
     import pandas as pd
 
     from modeling.features import FEATURE_NAMES
 
     mapping: dict[str, Any] = json.loads(Path(mapping_path).read_text())
-    columns: dict[str, str] = mapping.get("columns", {})
-    unknown = sorted(set(columns.values()) - set(FEATURE_NAMES))
+    columns = {col: _specs(raw, col) for col, raw in mapping.get("columns", {}).items()}
+    named = [spec["feature"] for specs in columns.values() for spec in specs]
+    unknown = sorted(set(named) - set(FEATURE_NAMES))
     if unknown:
         raise CommandError(f"mapping names features not in the catalogue: {unknown}")
+    duplicated = sorted({f for f in named if named.count(f) > 1})
+    if duplicated:
+        raise CommandError(f"features mapped more than once: {duplicated}")
     df = pd.read_csv(csv_path)
     missing_cols = sorted((set(columns) | {mapping["target"]}) - set(df.columns))
     if missing_cols:
         raise CommandError(f"CSV lacks columns: {missing_cols}")
-    by_feature = {feature: col for col, feature in columns.items()}
     X = np.full((len(df), len(FEATURE_NAMES)), np.nan)
-    for j, name in enumerate(FEATURE_NAMES):
-        if name in by_feature:
-            X[:, j] = pd.to_numeric(df[by_feature[name]], errors="coerce").to_numpy(dtype=float)
+    index = {name: j for j, name in enumerate(FEATURE_NAMES)}
+    for col, specs in columns.items():
+        for spec in specs:
+            series = df[col]
+            if "values" in spec:
+                series = series.astype(str).map({str(k): v for k, v in spec["values"].items()})
+            values = pd.to_numeric(series, errors="coerce").to_numpy(dtype=float)
+            X[:, index[spec["feature"]]] = values * float(spec.get("scale", 1.0))
     target = df[mapping["target"]]
     y = (target.astype(str) == str(mapping["bad_value"])).to_numpy(dtype=np.int8)
     ts = None
