@@ -172,6 +172,8 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
 MLFLOW_TRACKING_URI = os.environ.get("MLFLOW_TRACKING_URI", "") or f"sqlite:///{VAR_DIR / 'mlflow.db'}"
 MLFLOW_ARTIFACT_ROOT = os.environ.get("MLFLOW_ARTIFACT_ROOT", "") or str(VAR_DIR / "mlartifacts")
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+# How often each process checks whether a model alias moved (a promotion); 0 disables.
+MODEL_REFRESH_SECONDS = env_int("MODEL_REFRESH_SECONDS", 15)
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},

@@ -276,6 +276,11 @@ def register_model(
     return RegisteredModel(name=name, version=version, run_id=run_id, sha256=sha, alias=alias)
 
 
+def alias_version(product_code: str, *, alias: str, tracking_uri: str) -> str:
+    """The registry version the alias points at now (one small tracking-store query)."""
+    return str(_client(tracking_uri).get_model_version_by_alias(model_name(product_code), alias).version)
+
+
 def set_alias(product_code: str, *, version: str, alias: str, tracking_uri: str) -> None:
     """Point `alias` (champion/challenger) of the product's model at `version`."""
     _client(tracking_uri).set_registered_model_alias(model_name(product_code), alias, version)
