@@ -121,3 +121,37 @@ def model_card(*, name: str, version: str) -> ModelCard:
         interval_coverage=metrics.get("interval_coverage"),
         tracking_uri=settings.MLFLOW_TRACKING_URI,
     )
+
+
+def training_data_from_decisions(*, product_code: str) -> tuple[Any, Any, Any, int]:
+    """(X, y, timestamps, skipped) from stored decisions whose loans have a reported outcome.
+
+    Features are the vector stored with each decision (exactly what the model saw, in catalogue
+    order); the label is bad when the latest report says defaulted. Decisions made under another
+    feature-catalogue version are skipped (and counted). Only approved loans have outcomes: a
+    model trained here learns from the approved population alone (no reject inference).
+    """
+    import numpy as np
+
+    from decisioning.models import Decision, LoanOutcome
+    from modeling.features import FEATURE_NAMES, FEATURE_VERSION
+
+    latest: dict[Any, str] = {}
+    for decision_id, status in (
+        LoanOutcome.objects.filter(decision__product__code=product_code)
+        .order_by("decision_id", "as_of", "reported_at")
+        .values_list("decision_id", "status")
+        .iterator(chunk_size=5000)
+    ):
+        latest[decision_id] = status
+    rows, labels, stamps, skipped = [], [], [], 0
+    for decision in Decision.objects.filter(pk__in=list(latest)).only("id", "features", "created_at").iterator(chunk_size=2000):
+        if decision.features.get("version") != FEATURE_VERSION:
+            skipped += 1
+            continue
+        values = decision.features["values"]
+        rows.append([np.nan if values.get(n) is None else float(values[n]) for n in FEATURE_NAMES])
+        labels.append(1 if latest[decision.pk] == LoanOutcome.Status.DEFAULTED else 0)
+        stamps.append(decision.created_at.timestamp())
+    X = np.array(rows, dtype=float).reshape(len(rows), len(FEATURE_NAMES))
+    return X, np.array(labels, dtype=np.int8), np.array(stamps, dtype=float), skipped

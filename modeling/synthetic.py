@@ -492,3 +492,29 @@ def from_payload(
         bankrupt_or_iva=bool(d.get("bankrupt_or_iva", False)),
         submitted_at=submitted_at,
     )
+
+
+def true_pd_for(
+    cases: Sequence[tuple[ApplicationData, Signals, dt.date]],
+) -> np.ndarray:
+    """The generator's ground-truth PD of applications that were not generated here (stored
+    decisions): the same formula, with the latent quality recovered from the identity. Used to
+    simulate loan outcomes in the demo and in tests; it means nothing for real applicants."""
+    from decisioning.signals.simulated import latent_quality
+    from modeling.features import age_years
+
+    apps = [c[0] for c in cases]
+    emp_index = {status: i for i, status in enumerate(EMPLOYMENT_ORDER)}
+    return _true_pd(
+        z=np.array([latent_quality(a.identity_key()) for a in apps]),
+        age=np.array([age_years(a.date_of_birth, d) for a, _, d in cases], dtype=float),
+        emp_code=np.array([emp_index[a.employment_status] for a in apps]),
+        months_emp=np.array([a.months_in_employment for a in apps], dtype=float),
+        net_monthly=np.array([net_monthly_income(float(a.annual_income)) for a in apps]),
+        expenditure=np.array([float(a.monthly_expenditure) for a in apps]),
+        debt_payments=np.array([float(a.monthly_debt_payments) for a in apps]),
+        amount=np.array([float(a.requested_amount) for a in apps]),
+        term=np.array([a.term_months for a in apps], dtype=float),
+        bankrupt=np.array([a.bankrupt_or_iva for a in apps], dtype=float),
+        signals=[c[1] for c in cases],
+    )

@@ -89,7 +89,10 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--product", required=True, help="product code, e.g. personal-loan")
-        parser.add_argument("--source", choices=("generated", "csv"), default="generated")
+        parser.add_argument(
+            "--source", choices=("generated", "csv", "decisions"), default="generated",
+            help="generated data, a CSV + mapping, or stored decisions with reported outcomes",
+        )
         parser.add_argument("--rows", type=int, default=20000)
         parser.add_argument("--seed", type=int, default=7)
         parser.add_argument("--csv")
@@ -115,6 +118,17 @@ class Command(BaseCommand):
             )
             X, y, ts = training_data(cases)
             tags["generator_seed"] = str(opts["seed"])
+        elif opts["source"] == "decisions":
+            from modeling.selectors import training_data_from_decisions
+
+            X, y, ts, skipped = training_data_from_decisions(product_code=opts["product"])
+            if len(y) < 200:
+                raise CommandError(
+                    f"only {len(y)} decisions of {opts['product']} have outcomes; need at least 200"
+                )
+            if skipped:
+                self.stdout.write(f"skipped {skipped} decisions made under another feature version")
+            tags["decisions"] = str(len(y))
         else:
             if not opts["csv"] or not opts["mapping"]:
                 raise CommandError("--source csv needs --csv and --mapping")
