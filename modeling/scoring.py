@@ -152,7 +152,7 @@ class XGBoostScorer:
         """PD (inplace_predict), interval (band lookup) and up to 4 adverse reasons."""
         x = self._row(vector)
         pd = float(self._booster.inplace_predict(x)[0])
-        contribs = self._booster.predict(xgb.DMatrix(x), pred_contribs=True, approx_contribs=True)[
+        contribs = self._booster.predict(xgb.DMatrix(x, nthread=1), pred_contribs=True, approx_contribs=True)[
             0
         ]
         lower, upper = self.interval.interval(pd)
