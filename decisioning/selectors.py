@@ -10,8 +10,9 @@ from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
 
 from config.errors import NotFound
-from decisioning.engine.policy import BUILTIN_POLICY, Policy
+from decisioning.engine.policy import Policy
 from decisioning.models import ApiToken, Decision, IntegrationClient, Product
+from decisioning.rules import selectors as rule_selectors
 
 
 def hash_token(raw: str) -> str:
@@ -28,8 +29,18 @@ def client_for_token(*, raw: str) -> IntegrationClient | None:
 
 
 def policy_for_product(*, product: Product) -> Policy:
-    """The policy a new decision of this product runs under."""
-    return BUILTIN_POLICY
+    """The policy a new decision of this product runs under: its rule set's published version,
+    or the built-in policy when the product has no rule set at all (docs/rules.md).
+
+    Hot path: zero queries while a short-lived in-process entry is fresh, one small query after.
+    """
+    return rule_selectors.published_policy(product=product)
+
+
+def policy_for_version(*, product: Product, version: str) -> Policy:
+    """The compiled policy of any stored (non-draft) version by its label, e.g. `personal-loan-v3`,
+    or `builtin-1` (replay). Raises NotFound for an unknown label."""
+    return rule_selectors.policy_for_version(product=product, version=version)
 
 
 def scorer_for_product(*, product: Product) -> tuple[Any | None, str]:
@@ -78,11 +89,11 @@ def decision_get(*, client: IntegrationClient, decision_id: Any) -> Decision:
 
 
 def final_outcome(*, decision: Decision) -> str | None:
-    """The outcome that stands: the engine's, or the underwriter's for a referred case
-    (None while the case is still open)."""
-    if decision.outcome != Decision.OutcomeChoice.REFER:
-        return decision.outcome
+    """The outcome that stands: an underwriter's final verdict when a case has one (a referral,
+    or an appeal against a decline), else the engine's — None while a referral is undecided."""
     case = getattr(decision, "review_case", None)
-    if case is None or not case.final_outcome:
+    if case is not None and case.final_outcome:
+        return case.final_outcome
+    if decision.outcome == Decision.OutcomeChoice.REFER:
         return None
-    return case.final_outcome
+    return decision.outcome
