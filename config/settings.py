@@ -284,11 +284,27 @@ DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "verdict@localhost")
 
 # Signals: the time budget for all third-party look-ups of one decision.
 SIGNALS_TIME_BUDGET_MS = env_int("SIGNALS_TIME_BUDGET_MS", 800)
+# Which provider answers each signal (JSON file, format in docs/signals.md). Unset: the four
+# deterministic simulators, uncached. Validated when the registry is built (first decision, or
+# `python -m decisioning.signals.check`); credentials come from the environment variables it names.
+SIGNAL_PROVIDERS_FILE = os.environ.get("SIGNAL_PROVIDERS_FILE", "")
+SIGNAL_PROVIDERS: dict = {}
+if SIGNAL_PROVIDERS_FILE:
+    import json
+
+    try:
+        SIGNAL_PROVIDERS = json.loads(Path(SIGNAL_PROVIDERS_FILE).read_text())
+    except (OSError, ValueError) as e:
+        raise ImproperlyConfigured(f"SIGNAL_PROVIDERS_FILE {SIGNAL_PROVIDERS_FILE!r} is not readable JSON: {e}") from e
 
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "filters": {"request_id": {"()": "config.middleware.RequestIdLogFilter"}},
+    "filters": {
+        "request_id": {"()": "config.middleware.RequestIdLogFilter"},
+        # Every handler: no names, dates of birth, addresses or account numbers in logs.
+        "redact_personal_data": {"()": "audit.redaction.RedactPersonalData"},
+    },
     "formatters": {
         "plain": {"format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"}
     },
