@@ -100,3 +100,8 @@ class DecisionAdmin(ReadOnlyAdmin):
 class LoanOutcomeAdmin(ReadOnlyAdmin):
     list_display = ("decision", "status", "as_of", "reported_at", "reported_by")
     list_filter = ("status",)
+
+
+# ---- rule sets (docs/rules.md) -------------------------------------------------------------------
+
+from decisioning.rules import admin as _rules_admin  # noqa: E402,F401  (registers the rule-set admin)

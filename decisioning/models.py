@@ -4,10 +4,11 @@ import uuid
 from decimal import Decimal
 
 from django.conf import settings
-from django.core.validators import MaxValueValidator, MinValueValidator
+from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
 from simple_history.models import HistoricalRecords
 
+from audit.immutable import ImmutableManager
 from decisioning.engine.types import (
     EmploymentStatus,
     LoanPurpose,
@@ -128,6 +129,8 @@ class Application(models.Model):
     )
     submitted_at = models.DateTimeField()
 
+    objects = ImmutableManager()  # append-only; the database enforces it (audit.0004)
+
     class Meta:
         ordering = ["-submitted_at"]
 
@@ -176,6 +179,8 @@ class Decision(models.Model):
     request_hash = models.CharField(max_length=64)
     created_at = models.DateTimeField(db_index=True)
 
+    objects = ImmutableManager()  # append-only; the database enforces it (audit.0004)
+
     class Meta:
         ordering = ["-created_at"]
         constraints = [
@@ -212,6 +217,8 @@ class LoanOutcome(models.Model):
     reported_at = models.DateTimeField()
     reported_by = models.ForeignKey(IntegrationClient, on_delete=models.PROTECT, related_name="+")
 
+    objects = ImmutableManager()  # append-only; the database enforces it (audit.0004)
+
     class Meta:
         ordering = ["-as_of", "-reported_at"]
 
@@ -221,3 +228,212 @@ class LoanOutcome(models.Model):
     @property
     def is_bad(self) -> bool:
         return self.status == self.Status.DEFAULTED
+
+
+# ---- rule sets (docs/rules.md) -------------------------------------------------------------------
+
+
+class ReasonCode(models.Model):
+    """A reason a decision can give, with the wording a customer may be shown (it is printed in
+    adverse-action notices, so it is managed here and its every change is audited)."""
+
+    code = models.CharField(
+        max_length=40, unique=True,
+        validators=[RegexValidator(r"^[A-Z][A-Z0-9_]*$", "Upper case letters, digits and underscores.")],
+    )
+    customer_text = models.CharField(
+        max_length=300, help_text="Customer-facing wording, usable in an adverse-action notice."
+    )
+    description = models.TextField(blank=True, help_text="Internal meaning, for analysts and underwriters.")
+    is_active = models.BooleanField(default=True, help_text="Inactive codes cannot be used by new rules.")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["code"]
+
+    def __str__(self) -> str:
+        return self.code
+
+
+class RuleSet(models.Model):
+    """The credit policy of one product: a series of immutable versions, at most one published."""
+
+    product = models.OneToOneField(Product, on_delete=models.PROTECT, related_name="rule_set")
+    name = models.CharField(max_length=120)
+    description = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["product__code"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class RuleSetVersion(models.Model):
+    """One version of a product's policy: its rules, cut-offs and reason wording.
+
+    Draft → submitted → published → retired. Only a draft's content can change; a submitted,
+    published or retired version is frozen (services, admin and database triggers all refuse).
+    `content_hash` is fixed when the version is submitted and identifies exactly what was
+    tested, simulated and published.
+    """
+
+    class Status(models.TextChoices):
+        DRAFT = "draft", "Draft"
+        SUBMITTED = "submitted", "Submitted for publication"
+        PUBLISHED = "published", "Published"
+        RETIRED = "retired", "Retired"
+
+    rule_set = models.ForeignKey(RuleSet, on_delete=models.PROTECT, related_name="versions")
+    number = models.PositiveIntegerField(editable=False)
+    label = models.CharField(max_length=64, unique=True, editable=False, help_text="e.g. personal-loan-v3")
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.DRAFT, editable=False)
+    approve_max_pd = models.FloatField(
+        "approve at or below PD", help_text="Approve when the (adjusted) PD is at or below this."
+    )
+    decline_min_pd = models.FloatField(
+        "decline above PD", help_text="Decline when the (adjusted) PD is above this; refer in between."
+    )
+    change_summary = models.TextField(blank=True, help_text="What changes and why (shown to the publisher).")
+    reason_texts = models.JSONField(default=dict, blank=True, editable=False)
+    content_hash = models.CharField(max_length=64, blank=True, editable=False)
+    based_on = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.PROTECT, related_name="+", editable=False
+    )
+    check_findings = models.JSONField(default=list, blank=True, editable=False)
+    test_report = models.JSONField(default=dict, blank=True, editable=False)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+", editable=False
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    submitted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+", editable=False
+    )
+    submitted_at = models.DateTimeField(null=True, blank=True, editable=False)
+    published_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+", editable=False
+    )
+    published_at = models.DateTimeField(null=True, blank=True, editable=False)
+    retired_at = models.DateTimeField(null=True, blank=True, editable=False)
+
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["rule_set", "-number"]
+        constraints = [
+            models.UniqueConstraint(fields=["rule_set", "number"], name="ruleset_version_number_unique"),
+            models.UniqueConstraint(
+                fields=["rule_set"],
+                condition=models.Q(status="published"),
+                name="ruleset_one_published_version",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.label} ({self.get_status_display().lower()})"
+
+    @property
+    def is_draft(self) -> bool:
+        return self.status == self.Status.DRAFT
+
+
+class RuleDefinition(models.Model):
+    """One rule of one rule-set version: if `condition` then `action` with `reason_code`."""
+
+    class Action(models.TextChoices):
+        DECLINE = "decline", "Decline (hard gate)"
+        REFER = "refer", "Refer to an underwriter"
+        ADJUST_SCORE = "adjust_score", "Adjust the PD by the parameter"
+        CAP_AMOUNT = "cap_amount", "Cap the amount at the parameter (GBP)"
+
+    version = models.ForeignKey(RuleSetVersion, on_delete=models.CASCADE, related_name="rules")
+    key = models.SlugField(
+        max_length=64, help_text="Stable identifier across versions (decisions record it)."
+    )
+    name = models.CharField(max_length=120)
+    description = models.TextField(blank=True)
+    condition = models.TextField(help_text="e.g. bureau.ccj_count_6y > 0 and applicant.age < 21")
+    action = models.CharField(max_length=16, choices=Action.choices)
+    parameter = models.FloatField(
+        null=True, blank=True, help_text="PD shift for adjust_score (e.g. 0.02); GBP cap for cap_amount."
+    )
+    reason_code = models.ForeignKey(
+        ReasonCode, to_field="code", db_column="reason_code", on_delete=models.PROTECT, related_name="+"
+    )
+    order = models.IntegerField(default=0)
+    enabled = models.BooleanField(default=True)
+
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["version", "order", "key"]
+        constraints = [models.UniqueConstraint(fields=["version", "key"], name="ruleset_rule_key_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.key} ({self.version.label})" if self.version_id else self.key
+
+
+class RuleSetTestCase(models.Model):
+    """An example application (API request body) with the outcome and reasons a version must give.
+
+    The PD is fixed here (`model_pd`) so a case tests the policy, not the model; signals are the
+    deterministic simulators' answers for the applicant, with `signal_overrides` on top
+    (e.g. `{"kyc": {"status": "fail"}}`).
+    """
+
+    version = models.ForeignKey(RuleSetVersion, on_delete=models.CASCADE, related_name="test_cases")
+    name = models.CharField(max_length=120)
+    application = models.JSONField(help_text="The API request body: {product, applicant: {…}, loan: {…}}.")
+    model_pd = models.FloatField(default=0.02, help_text="The model PD to assume, 0..1.")
+    signal_overrides = models.JSONField(default=dict, blank=True)
+    expected_outcome = models.CharField(max_length=8, choices=Decision.OutcomeChoice.choices)
+    expected_reasons = models.JSONField(
+        default=list, blank=True, help_text='Reason codes the decision must include, e.g. ["UNDER_18"].'
+    )
+
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["version", "name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class RuleSetSimulation(models.Model):
+    """A background run of a version against the last N stored decisions (see docs/rules.md)."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        DONE = "done", "Done"
+        FAILED = "failed", "Failed"
+
+    version = models.ForeignKey(RuleSetVersion, on_delete=models.CASCADE, related_name="simulations")
+    content_hash = models.CharField(max_length=64, help_text="The exact content simulated.")
+    baseline_label = models.CharField(max_length=64, help_text="The published version compared against.")
+    sample_size = models.PositiveIntegerField()
+    status = models.CharField(max_length=8, choices=Status.choices, default=Status.QUEUED, db_index=True)
+    total = models.PositiveIntegerField(default=0)
+    done = models.PositiveIntegerField(default=0)
+    progress = models.FloatField(default=0.0, help_text="0..1")
+    error = models.TextField(blank=True)
+    results = models.JSONField(default=dict, blank=True)
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"Simulation {self.pk} of {self.version.label} ({self.status})"

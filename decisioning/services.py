@@ -21,7 +21,30 @@ from config.errors import ApplicationError, Conflict
 from decisioning import selectors
 from decisioning.engine.pipeline import Limits, decide
 from decisioning.engine.types import ApplicationData, DecisionResult, Outcome
-from decisioning.models import ApiToken, Application, Decision, IntegrationClient, LoanOutcome, Product
+from decisioning.models import (
+    ApiToken,
+    Application,
+    Decision,
+    IntegrationClient,
+    LoanOutcome,
+    Product,
+)
+from decisioning.rules.services import (  # noqa: F401  (rule-set services live in decisioning.rules)
+    reason_code_save,
+    ruleset_check,
+    ruleset_create,
+    ruleset_draft_discard,
+    ruleset_draft_saved,
+    ruleset_draft_update,
+    ruleset_publish,
+    ruleset_rollback,
+    ruleset_run_tests,
+    ruleset_submit,
+    ruleset_version_clone,
+    ruleset_withdraw,
+    simulation_request,
+    simulation_run,
+)
 from decisioning.signals.gateway import fetch_signals, record_to_json
 from modeling.features import FEATURE_VERSION
 from reviews.services import case_open

@@ -50,11 +50,14 @@ def trained_scorer() -> Any:
 
 @pytest.fixture(autouse=True)
 def _champion(trained_scorer: Any) -> Iterator[None]:
+    from decisioning.rules.selectors import invalidate_policy_cache
     from modeling.serving import forget, set_scorer
 
     set_scorer(PRODUCT_CODE, trained_scorer)
+    invalidate_policy_cache()  # the 1-second published-policy cache must not leak across tests
     yield
     forget()
+    invalidate_policy_cache()
 
 
 # ---- data --------------------------------------------------------------------------------------

@@ -38,8 +38,10 @@ class Scorer(Protocol):
     def pd_only(self, vectors: list[FeatureVector]) -> list[float]: ...
 
 
-def _rule_reason(result: RuleResult) -> ReasonCode:
-    return ReasonCode(code=result.reason_code, description=describe(result.reason_code), source="rule")
+def _rule_reason(result: RuleResult, policy: Policy) -> ReasonCode:
+    # The wording frozen into the policy version (the managed catalogue) wins over the default.
+    text = policy.reason_text(result.reason_code) or describe(result.reason_code)
+    return ReasonCode(code=result.reason_code, description=text, source="rule")
 
 
 def _system_reason(code: str) -> ReasonCode:
@@ -103,7 +105,7 @@ def resolve(
             )
     if score is None:
         refer_reasons.append(_system_reason("MODEL_UNAVAILABLE"))
-    refer_reasons += [_rule_reason(r) for r in fired if r.action == RuleAction.REFER]
+    refer_reasons += [_rule_reason(r, policy) for r in fired if r.action == RuleAction.REFER]
 
     adjusted_pd = pd
     if pd is not None:
@@ -112,7 +114,7 @@ def resolve(
     caps = [r.parameter for r in fired if r.action == RuleAction.CAP_AMOUNT and r.parameter is not None]
 
     model_reasons = score.reasons if score is not None else ()
-    declines = [_rule_reason(r) for r in fired if r.action == RuleAction.DECLINE]
+    declines = [_rule_reason(r, policy) for r in fired if r.action == RuleAction.DECLINE]
     if declines:
         outcome, reasons = Outcome.DECLINE, tuple(declines)
     elif refer_reasons:

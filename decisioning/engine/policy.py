@@ -73,6 +73,15 @@ class Policy:
     version: str
     rules: tuple[Rule, ...]
     cutoffs: Cutoffs
+    #: Customer wording of this version's rule reason codes, frozen with the version
+    #: ((code, text) pairs; empty for the built-in policy, whose wording is `engine.reasons`).
+    reason_texts: tuple[tuple[str, str], ...] = ()
+
+    def reason_text(self, code: str) -> str | None:
+        for known, text in self.reason_texts:
+            if known == code:
+                return text
+        return None
 
     def evaluate(self, ctx: Context) -> tuple[RuleResult, ...]:
         return tuple(rule.evaluate(ctx) for rule in self.rules)

@@ -65,6 +65,16 @@ class Command(BaseCommand):
                 admin.save()
             client, _ = IntegrationClient.objects.get_or_create(name=DEMO_CLIENT)
 
+        from decisioning.models import RuleSet
+        from decisioning.rules.services import ruleset_create
+
+        for spec in PRODUCTS:
+            product = Product.objects.get(code=spec["code"])
+            if not RuleSet.objects.filter(product=product).exists():
+                # Version 1 mirrors the built-in policy (cut-offs 0.08 / 0.25) with its test cases.
+                ruleset_create(product=product, user=None)
+                self.stdout.write(f"Published {product.code}-v1 (the built-in policy as a rule set).")
+
         token_file = Path(settings.VAR_DIR) / "demo_api_token"
         if not token_file.exists():
             _token, raw = services.api_token_issue(client=client, actor=Actor.system("seed_demo"), label="demo")
