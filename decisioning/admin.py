@@ -13,6 +13,11 @@ from decisioning import services
 from decisioning.models import ApiToken, Application, Decision, IntegrationClient, LoanOutcome, Product
 
 
+admin.site.site_header = "Verdict administration"
+admin.site.site_title = "Verdict admin"
+admin.site.index_title = "Policy, models, integrations and records"
+
+
 class ReadOnlyAdmin(admin.ModelAdmin):
     """Records that are evidence: visible to those allowed, changeable by nobody (not even here)."""
 

@@ -81,4 +81,6 @@
       default: break;
     }
   });
+  // Tests (and people's scripts) can wait for this before using the shortcuts.
+  document.documentElement.setAttribute("data-shortcuts", "ready");
 })();

@@ -72,3 +72,14 @@ def test_login_and_logout(client: Client, underwriter: Any) -> None:
     r = client.post("/accounts/logout/")
     assert r.status_code == 302
     assert client.get("/reviews/").status_code == 302
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_roles_survive_a_database_flush() -> None:
+    from django.core.management import call_command
+
+    call_command("flush", "--noinput", verbosity=0)
+    analyst = Group.objects.get(name=roles.RISK_ANALYST)
+    assert set(Group.objects.values_list("name", flat=True)) >= set(roles.ALL_ROLES)
+    assert analyst.permissions.filter(codename="view_decision").exists()
+    assert analyst.permissions.filter(codename="change_rulesetversion").exists()
