@@ -9,7 +9,7 @@ from simple_history.admin import SimpleHistoryAdmin
 
 from audit.services import Actor
 from config.errors import ApplicationError
-from decisioning import services
+from decisioning import selectors, services
 from decisioning.models import ApiToken, Application, Decision, IntegrationClient, LoanOutcome, Product
 
 
@@ -35,6 +35,10 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 class ProductAdmin(SimpleHistoryAdmin):
     list_display = ("code", "name", "min_amount", "max_amount", "min_term_months", "max_term_months", "is_active")
     search_fields = ("code", "name")
+
+    def save_model(self, request: HttpRequest, obj: Product, form: Any, change: bool) -> None:
+        super().save_model(request, obj, form, change)
+        selectors.hot_caches_clear()  # this process sees the change at once, others within seconds
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False

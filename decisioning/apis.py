@@ -353,7 +353,7 @@ class DecisionCreateApi(APIView):
         data_in = DecisionCreateIn(data=request.data)
         data_in.is_valid(raise_exception=True)
         data = data_in.validated_data
-        product = Product.objects.filter(code=data["product"]).first()
+        product = selectors.product_by_code(code=data["product"])
         if product is None:
             raise ApplicationError("Unknown product.", errors={"product": [f"No product with code {data['product']!r}."]})
         result = services.decision_create(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import time
 from typing import Any
 
 from django.core.exceptions import ValidationError
@@ -19,13 +20,45 @@ def hash_token(raw: str) -> str:
     return hashlib.sha256(raw.encode()).hexdigest()
 
 
+# Hot-path caches (issue 11): every decision authenticates a token and looks up its product.
+# Kept per process for a few seconds; a revocation or product change in this process clears them
+# at once, other processes see it within HOT_CACHE_SECONDS.
+HOT_CACHE_SECONDS = 5.0
+_token_cache: dict[str, tuple[float, IntegrationClient | None]] = {}
+_product_cache: dict[str, tuple[float, Product | None]] = {}
+
+
+def hot_caches_clear() -> None:
+    _token_cache.clear()
+    _product_cache.clear()
+
+
 def client_for_token(*, raw: str) -> IntegrationClient | None:
+    key = hash_token(raw)
+    hit = _token_cache.get(key)
+    if hit is not None and hit[0] > time.monotonic():
+        return hit[1]
     token = (
         ApiToken.objects.select_related("client")
-        .filter(key_hash=hash_token(raw), revoked_at__isnull=True, client__is_active=True)
+        .filter(key_hash=key, revoked_at__isnull=True, client__is_active=True)
         .first()
     )
-    return token.client if token else None
+    client = token.client if token else None
+    if len(_token_cache) > 10_000:  # bounded: unknown tokens must not grow it without limit
+        _token_cache.clear()
+    _token_cache[key] = (time.monotonic() + HOT_CACHE_SECONDS, client)
+    return client
+
+
+def product_by_code(*, code: str) -> Product | None:
+    hit = _product_cache.get(code)
+    if hit is not None and hit[0] > time.monotonic():
+        return hit[1]
+    product = Product.objects.filter(code=code).first()
+    if len(_product_cache) > 1000:
+        _product_cache.clear()
+    _product_cache[code] = (time.monotonic() + HOT_CACHE_SECONDS, product)
+    return product
 
 
 def policy_for_product(*, product: Product) -> Policy:

@@ -221,6 +221,8 @@ def decision_create(
                 created_at=now,
             )
             case = case_open(decision=decision, now=now) if result.outcome == Outcome.REFER else None
+            # The response reads decision.review_case: answer it from memory, not a query.
+            Decision.review_case.related.set_cached_value(decision, case)
             audit_record(
                 actor=Actor.for_client(client),
                 event_type="decision.created",
@@ -331,5 +333,7 @@ def api_token_revoke(*, token: ApiToken, actor: Actor, now: dt.datetime | None =
             payload={"token_id": token.pk, "prefix": token.prefix},
             occurred_at=now,
         )
+    # This process forgets the token now; others within selectors.HOT_CACHE_SECONDS.
+    transaction.on_commit(selectors.hot_caches_clear)
     token.refresh_from_db()
     return token

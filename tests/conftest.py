@@ -53,11 +53,15 @@ def _champion(trained_scorer: Any) -> Iterator[None]:
     from decisioning.rules.selectors import invalidate_policy_cache
     from modeling.serving import forget, set_scorer
 
+    from decisioning.selectors import hot_caches_clear
+
     set_scorer(PRODUCT_CODE, trained_scorer)
     invalidate_policy_cache()  # the 1-second published-policy cache must not leak across tests
+    hot_caches_clear()  # nor the token and product caches (rows of another test's database)
     yield
     forget()
     invalidate_policy_cache()
+    hot_caches_clear()
 
 
 # ---- data --------------------------------------------------------------------------------------

@@ -78,7 +78,7 @@ def decide(
     result = resolve(app, signals=signals, policy=policy, features=features, score=score)
     if limits is not None and scorer is not None and result.outcome != Outcome.APPROVE:
         hint = counterfactual(app, signals=signals, policy=policy, scorer=scorer, as_of=as_of,
-                              limits=limits, outcome=result.outcome)
+                              limits=limits, outcome=result.outcome, result=result)
         result = replace(result, counterfactual=hint)
     return result
 
@@ -175,6 +175,27 @@ def _term_candidates(app: ApplicationData, limits: Limits) -> list[int]:
     return terms
 
 
+#: Rule inputs that a change of amount or term can move. A rule reading none of them fires
+#: the same for every candidate, so if it alone holds the outcome no hint can exist.
+ACTIONABLE_INPUTS = frozenset({
+    "loan.requested_amount", "loan.amount", "loan.term_months", "model.pd",
+    "features.loan_to_income", "features.monthly_repayment", "features.disposable_income",
+    "features.term_months",
+})
+
+
+def _outcome_is_fixed(result: DecisionResult, outcome: Outcome) -> bool:
+    """True when a fired rule that no amount/term change can touch already forces `outcome`
+    (or required data or the model is missing): then there is nothing to search."""
+    if result.degraded and outcome == Outcome.REFER:
+        return True  # missing data or no model: it refers whatever the amount
+    action = RuleAction.DECLINE if outcome == Outcome.DECLINE else RuleAction.REFER
+    return any(
+        r.fired and r.action == action and not (set(r.inputs) & ACTIONABLE_INPUTS)
+        for r in result.rule_results
+    )
+
+
 def counterfactual(
     app: ApplicationData,
     *,
@@ -184,14 +205,18 @@ def counterfactual(
     as_of: dt.date,
     limits: Limits,
     outcome: Outcome,
+    result: DecisionResult | None = None,
 ) -> dict[str, Any] | None:
     """The smallest change of one actionable input (amount or term) that improves the outcome
     under the same policy and model, or None if no such change exists within the product.
 
     Candidates are scored in one vectorised call (PD only, no explanations) and resolved through
     the same `resolve` as real decisions, so a hint never promises what the policy would refuse.
-    Changes are compared by relative size; amount is preferred on a tie.
+    They are resolved smallest relative change first (amount before term on a tie), so the
+    first improvement found is the answer and the search usually stops early.
     """
+    if result is not None and _outcome_is_fixed(result, outcome):
+        return None
     variants: list[tuple[str, Any, ApplicationData]] = [
         ("amount", a, replace(app, requested_amount=a)) for a in _amount_candidates(app, limits)
     ] + [("term_months", t, replace(app, term_months=t)) for t in _term_candidates(app, limits)]
@@ -199,15 +224,18 @@ def counterfactual(
         return None
     vectors = [build_vector(v, signals, as_of=as_of) for _, _, v in variants]
     pds = scorer.pd_only(vectors)
-    best: tuple[float, dict[str, Any]] | None = None
-    for (name, value, variant), vector, pd in zip(variants, vectors, pds, strict=True):
+
+    def size(item: tuple[int, tuple[str, Any, ApplicationData]]) -> tuple[float, int]:
+        _, (name, value, _) = item
+        current = app.requested_amount if name == "amount" else app.term_months
+        return abs(float(value) - float(current)) / float(current), 0 if name == "amount" else 1
+
+    for index, (name, value, variant) in sorted(enumerate(variants), key=size):
+        pd = pds[index]
         score = ScoreResult(model_name=scorer.model_name, model_version=scorer.model_version,
                             model_hash="", pd=pd, pd_lower=pd, pd_upper=pd, contributions=())
-        new = resolve(variant, signals=signals, policy=policy, features=vector, score=score).outcome
-        if _RANK[new] <= _RANK[outcome]:
-            continue
-        current = app.requested_amount if name == "amount" else app.term_months
-        size = abs(float(value) - float(current)) / float(current)
-        if best is None or size < best[0]:
-            best = (size, {"input": name, "from": str(current), "to": str(value), "outcome": new.value, "pd": round(pd, 6)})
-    return best[1] if best else None
+        new = resolve(variant, signals=signals, policy=policy, features=vectors[index], score=score).outcome
+        if _RANK[new] > _RANK[outcome]:
+            current = app.requested_amount if name == "amount" else app.term_months
+            return {"input": name, "from": str(current), "to": str(value), "outcome": new.value, "pd": round(pd, 6)}
+    return None
