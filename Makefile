@@ -13,6 +13,8 @@
 #   make deploy-check    Django's deployment checks under production-like settings
 #   make worker / beat   Celery on Redis (REDIS_URL in the environment or .env)
 #   make mlflow-ui       the MLflow UI on the local model registry under var/
+#   make bench           benchmarks: model scoring, rules, the decision API under load (PostgreSQL + Redis)
+#   make bench-smoke     a 5-second load run that fails on errors (CI), not on timings
 
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
@@ -29,7 +31,7 @@ ARGS ?=
 
 export MLFLOW_DISABLE_TELEMETRY ?= true
 
-.PHONY: help demo install test test-fast test-e2e lint migrations-check deploy-check worker beat mlflow-ui
+.PHONY: help demo install test test-fast test-e2e lint migrations-check deploy-check worker beat mlflow-ui bench bench-smoke
 
 help:
 	@sed -n 's/^#   make /  make /p; s/^#                     /                     /p' $(firstword $(MAKEFILE_LIST))
@@ -104,3 +106,12 @@ mlflow-ui: $(STAMP)
 	@mkdir -p var/mlartifacts
 	$(VENV)/bin/mlflow ui --backend-store-uri sqlite:///var/mlflow.db \
 		--default-artifact-root var/mlartifacts --host 127.0.0.1 --port 5000 --workers 1
+
+# Needs PostgreSQL and Redis on 127.0.0.1 (as .ci/run starts them); results in bench/out/.
+bench: $(STAMP)
+	$(PY) bench/bench_model.py
+	$(PY) bench/bench_rules.py
+	$(PY) bench/load.py
+
+bench-smoke: $(STAMP)
+	$(PY) bench/load.py --smoke
