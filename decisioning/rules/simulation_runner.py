@@ -6,43 +6,13 @@ import datetime as dt
 from typing import Any
 
 from decisioning.engine.pipeline import decide
-from decisioning.engine.types import (
-    ApplicationData,
-    EmploymentStatus,
-    LoanPurpose,
-    ResidentialStatus,
-)
-from decisioning.models import Application, Decision, RuleSetSimulation
+from decisioning.models import Decision, RuleSetSimulation
 from decisioning.rules import selectors as rule_selectors
 from decisioning.rules.compiler import content_hash
 from decisioning.rules.simulation import ImpactAccumulator, segments_of
 from decisioning.signals.gateway import signals_from_stored
+from decisioning.snapshots import application_data
 from modeling.features import rule_context
-
-
-def application_data(row: Application) -> ApplicationData:
-    """The stored application as the pipeline's value object."""
-    return ApplicationData(
-        first_name=row.first_name,
-        last_name=row.last_name,
-        date_of_birth=row.date_of_birth,
-        postcode=row.postcode,
-        uk_resident=row.uk_resident,
-        residential_status=ResidentialStatus(row.residential_status),
-        months_at_address=row.months_at_address,
-        employment_status=EmploymentStatus(row.employment_status),
-        months_in_employment=row.months_in_employment,
-        annual_income=row.annual_income,
-        monthly_expenditure=row.monthly_expenditure,
-        existing_debt=row.existing_debt,
-        monthly_debt_payments=row.monthly_debt_payments,
-        dependants=row.dependants,
-        requested_amount=row.requested_amount,
-        term_months=row.term_months,
-        purpose=LoanPurpose(row.purpose),
-        bankrupt_or_iva=row.bankrupt_or_iva,
-        submitted_at=row.submitted_at,
-    )
 
 
 def run_simulation(simulation: RuleSetSimulation, *, progress_every: int = 50) -> dict[str, Any]:

@@ -21,7 +21,7 @@ from decisioning.engine.pipeline import decide
 from decisioning.models import Decision, RuleSetSimulation, RuleSetVersion
 from decisioning.rules import selectors as rule_selectors
 from decisioning.rules import services
-from decisioning.rules.simulation_runner import application_data
+from decisioning.snapshots import application_data
 from decisioning.signals.gateway import signals_from_stored
 from tests.conftest import application_body
 
