@@ -47,6 +47,7 @@ from decisioning.rules.services import (  # noqa: F401  (rule-set services live 
 )
 from decisioning.signals.gateway import fetch_signals, record_to_json
 from modeling.features import FEATURE_VERSION
+from modeling.services import shadow_schedule
 from reviews.services import case_open
 
 
@@ -244,6 +245,10 @@ def decision_create(
                 correlation_id=request_id,
                 occurred_at=now,
             )
+            # Champion/challenger (modeling, issue 8): challengers score this decision in shadow on
+            # Celery after commit — never inline, never changing the outcome. Zero queries here
+            # while the per-process "has challengers?" answer is fresh (docs/champion_challenger.md).
+            shadow_schedule(decision=decision)
     except IntegrityError:
         # A concurrent request with the same key committed first: answer as its retry would.
         if idempotency_key:

@@ -241,6 +241,9 @@ def register_model(
         )
         for filename, fig in _plots(result).items():
             mlflow.log_figure(fig, f"{META_PATH}/plots/{filename}")
+            import matplotlib.pyplot as plt
+
+            plt.close(fig)  # pyplot keeps every figure alive until closed
 
         info = mlflow.xgboost.log_model(
             result.booster,
@@ -292,8 +295,10 @@ def load_model(
     alias: str = "champion",
     tracking_uri: str,
     artifact_root: str | os.PathLike[str] | None = None,
+    version: str | None = None,
 ) -> XGBoostScorer:
-    """The product's model under `alias`, verified against its recorded SHA-256.
+    """The product's model under `alias` — or, given `version`, that exact registered version
+    (`models:/verdict-<product>/<version>`, used by replay) — verified against its recorded SHA-256.
 
     `artifact_root` is accepted for symmetry with `register_model`; artefact locations are
     recorded in the tracking store, so it is not needed to find them.
@@ -305,7 +310,7 @@ def load_model(
     mlflow = _mlflow()
     client = _client(tracking_uri)
     name = model_name(product_code)
-    mv = client.get_model_version_by_alias(name, alias)
+    mv = client.get_model_version(name, version) if version else client.get_model_version_by_alias(name, alias)
     with tempfile.TemporaryDirectory() as tmp:
         meta_file = mlflow.artifacts.download_artifacts(
             run_id=mv.run_id, artifact_path=f"{META_PATH}/meta.json", dst_path=tmp

@@ -126,3 +126,40 @@ def set_scorer(product_code: str, scorer: Any, *, alias: str = "champion") -> No
     """Install an already-loaded scorer (used by the demo loader and tests)."""
     with _lock:
         _slots[(product_code, alias)] = _Slot(scorer=scorer, error="", loaded_at=time.monotonic())
+
+
+# ---- exact versions (replay) --------------------------------------------------------------------
+
+def _version_key(version: str) -> str:
+    return f"version:{version}"
+
+
+def get_scorer_version(product_code: str, version: str) -> tuple[Any | None, str]:
+    """That exact registered version of the product's model (for replaying old decisions),
+    loaded once per process and kept; None and the reason if it cannot be loaded."""
+    key = (product_code, _version_key(version))
+    slot = _slots.get(key)
+    if slot is not None and slot.scorer is not None:
+        return slot.scorer, slot.error
+    with _lock:
+        slot = _slots.get(key)
+        if slot is not None and slot.scorer is not None:
+            return slot.scorer, slot.error
+        from modeling import registry
+
+        try:
+            scorer, error = (
+                registry.load_model(product_code, version=version, tracking_uri=settings.MLFLOW_TRACKING_URI),
+                "",
+            )
+        except Exception as e:  # not registered, artefact missing, hash mismatch
+            logger.error("model %s v%s unavailable: %s", product_code, version, e)
+            scorer, error = None, f"{type(e).__name__}: {e}"[:300]
+        _slots[key] = _Slot(scorer=scorer, error=error, loaded_at=time.monotonic())
+        return scorer, error
+
+
+def set_scorer_version(product_code: str, version: str, scorer: Any) -> None:
+    """Install an already-loaded scorer as that exact version (tests, the demo loader)."""
+    with _lock:
+        _slots[(product_code, _version_key(version))] = _Slot(scorer=scorer, error="", loaded_at=time.monotonic())
