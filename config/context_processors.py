@@ -14,8 +14,11 @@ def navigation(request: HttpRequest) -> dict[str, Any]:
     items = []
     if user.has_perm("reviews.view_queue"):
         items.append(("Review queue", reverse("reviews:queue")))
+        items.append(("Metrics", reverse("reviews:metrics")))
     if user.has_perm("modeling.view_models"):
         items.append(("Models", reverse("modeling:list")))
+    if user.has_perm("monitoring.view_dashboard"):
+        items.append(("Monitoring", reverse("monitoring:dashboard")))
     if user.is_staff:
         items.append(("Admin", reverse("admin:index")))
     items.append(("API docs", reverse("api-docs")))

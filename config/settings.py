@@ -12,6 +12,7 @@ import secrets
 from pathlib import Path
 
 import dj_database_url
+from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 from dotenv import load_dotenv
 
@@ -96,6 +97,7 @@ INSTALLED_APPS = [
     "decisioning",
     "modeling",
     "reviews",
+    "monitoring",
 ]
 
 MIDDLEWARE = [
@@ -174,6 +176,29 @@ CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TIMEZONE = "UTC"
 CELERY_BROKER_CONNECTION_TIMEOUT = 2
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
+# Monitoring (docs/monitoring.md): each window length runs a few minutes after its windows close
+# (UTC-aligned); a missed or repeated run is harmless, a run recomputes its window idempotently.
+CELERY_BEAT_SCHEDULE = {
+    "monitoring-1h": {
+        "task": "monitoring.tasks.run_monitoring",
+        "schedule": crontab(minute=5),
+        "kwargs": {"window": "1h"},
+    },
+    "monitoring-24h": {
+        "task": "monitoring.tasks.run_monitoring",
+        "schedule": crontab(minute=20, hour=0),
+        "kwargs": {"window": "24h"},
+    },
+}
+MONITORING_LATENCY_SLO_P95_MS = env_int("MONITORING_LATENCY_SLO_P95_MS", 200)
+MONITORING_LATENCY_SLO_P99_MS = env_int("MONITORING_LATENCY_SLO_P99_MS", 500)
+MONITORING_OUTCOME_MATURITY_DAYS = env_int("MONITORING_OUTCOME_MATURITY_DAYS", 365)
+MONITORING_OUTCOME_COHORT_DAYS = env_int("MONITORING_OUTCOME_COHORT_DAYS", 90)
+# /metrics: with a token, `Authorization: Bearer <token>` is required; without one it is served
+# only when DEBUG is on (a loopback check is unsafe behind a same-host proxy).
+METRICS_TOKEN = os.environ.get("METRICS_TOKEN", "")
+# Batch rescoring runs on its own queue, so its workers (niced, one process) never delay other work.
+CELERY_TASK_ROUTES = {"decisioning.batch_*": {"queue": "batches"}}
 
 MLFLOW_TRACKING_URI = os.environ.get("MLFLOW_TRACKING_URI", "") or f"sqlite:///{VAR_DIR / 'mlflow.db'}"
 MLFLOW_ARTIFACT_ROOT = os.environ.get("MLFLOW_ARTIFACT_ROOT", "") or str(VAR_DIR / "mlartifacts")

@@ -4,6 +4,7 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 
 from config import health, views
+from monitoring import views as monitoring_views
 
 handler404 = "config.views.page_not_found"
 handler500 = "config.views.server_error"
@@ -21,4 +22,6 @@ urlpatterns = [
     path("api/redoc/", SpectacularRedocView.as_view(url_name="api-schema"), name="api-redoc"),
     path("reviews/", include("reviews.urls")),
     path("models/", include("modeling.urls")),
+    path("monitoring/", include("monitoring.urls")),
+    path("metrics", monitoring_views.metrics, name="metrics"),
 ]

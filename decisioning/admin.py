@@ -114,3 +114,4 @@ class LoanOutcomeAdmin(ReadOnlyAdmin):
 # ---- rule sets (docs/rules.md) -------------------------------------------------------------------
 
 from decisioning.rules import admin as _rules_admin  # noqa: E402,F401  (registers the rule-set admin)
+from decisioning.batches import admin as _batches_admin  # noqa: E402,F401  (registers the batch admin)

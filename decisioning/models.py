@@ -437,3 +437,148 @@ class RuleSetSimulation(models.Model):
 
     def __str__(self) -> str:
         return f"Simulation {self.pk} of {self.version.label} ({self.status})"
+
+
+# ---- batch rescoring (docs/batches.md) -----------------------------------------------------------
+
+
+class Batch(models.Model):
+    """One batch rescoring run: a selection of applications decided through the pipeline's
+    `resolve` with one frozen policy version and one frozen model version.
+
+    The selection is stored applications of a product in a date range, an uploaded CSV of
+    API-shaped applications, or N generated applications. Work is split into `BatchChunk`s; the
+    counters here are advanced in the same transaction that stores a chunk's results, so they
+    are exact even when a chunk is retried.
+    """
+
+    class Source(models.TextChoices):
+        STORED = "stored", "Stored applications"
+        UPLOAD = "upload", "Uploaded CSV"
+        GENERATED = "generated", "Generated applications"
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        DONE = "done", "Done"
+        FAILED = "failed", "Failed"
+
+    product = models.ForeignKey(Product, on_delete=models.PROTECT, related_name="batches")
+    source = models.CharField(max_length=10, choices=Source.choices)
+    client = models.ForeignKey(
+        IntegrationClient, null=True, blank=True, on_delete=models.PROTECT, related_name="+",
+        help_text="The integration client that asked (API); its own decisions only.",
+    )
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    date_from = models.DateTimeField(null=True, blank=True, help_text="Stored: decided at or after.")
+    date_to = models.DateTimeField(null=True, blank=True, help_text="Stored: decided before.")
+    generate_count = models.PositiveIntegerField(null=True, blank=True)
+    seed = models.PositiveIntegerField(default=1)
+    upload_path = models.CharField(max_length=300, blank=True, help_text="Uploaded CSV under VAR_DIR.")
+    as_of = models.DateField(help_text="Decision date for uploaded applications.")
+    requested_ruleset_version = models.CharField(
+        max_length=64, blank=True, help_text="What-if rule-set version; blank: the live one."
+    )
+    requested_model_version = models.CharField(
+        max_length=32, blank=True, help_text="What-if model version; blank: the champion."
+    )
+    ruleset_version = models.CharField(max_length=64, blank=True, help_text="Frozen when planned.")
+    model_name = models.CharField(max_length=120, blank=True)
+    model_version = models.CharField(max_length=32, blank=True, help_text="Frozen when planned.")
+    chunk_size = models.PositiveIntegerField(default=5000)
+    status = models.CharField(max_length=8, choices=Status.choices, default=Status.QUEUED, db_index=True)
+    total = models.PositiveIntegerField(default=0)
+    done = models.PositiveIntegerField(default=0, help_text="Items processed (decided or errored).")
+    errors = models.PositiveIntegerField(default=0, help_text="Items that could not be decided.")
+    chunks_total = models.PositiveIntegerField(default=0)
+    chunks_done = models.PositiveIntegerField(default=0)
+    error = models.TextField(blank=True)
+    error_samples = models.JSONField(default=list, blank=True)
+    summary = models.JSONField(default=dict, blank=True)
+    throughput = models.FloatField(null=True, blank=True, help_text="Items per second, start to finish.")
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        verbose_name_plural = "batches"
+
+    def __str__(self) -> str:
+        return f"Batch {self.pk} ({self.get_source_display().lower()}, {self.status})"
+
+    @property
+    def progress(self) -> float:
+        return 1.0 if self.status == self.Status.DONE else (self.done / self.total if self.total else 0.0)
+
+    @property
+    def is_what_if(self) -> bool:
+        return bool(self.requested_ruleset_version or self.requested_model_version)
+
+
+class BatchChunk(models.Model):
+    """A slice of a batch's selection, claimed by one worker at a time under a lease.
+
+    Stored selections are keyset ranges of decision ids (`after_key`, `last_key`]; uploads and
+    generated batches are item ranges [`start`, `start + size`) (uploads also keep the byte offset
+    of their first row). A chunk is finished in the transaction that stores its results, so a
+    worker killed midway leaves it `running` with an expired lease: it is then claimed again and
+    processed once.
+    """
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        RUNNING = "running", "Running"
+        DONE = "done", "Done"
+        FAILED = "failed", "Failed"
+
+    batch = models.ForeignKey(Batch, on_delete=models.CASCADE, related_name="chunks")
+    seq = models.PositiveIntegerField()
+    start = models.PositiveIntegerField(help_text="Item number of the chunk's first item.")
+    size = models.PositiveIntegerField()
+    after_key = models.CharField(max_length=64, blank=True)
+    last_key = models.CharField(max_length=64, blank=True)
+    byte_offset = models.BigIntegerField(null=True, blank=True)
+    status = models.CharField(max_length=8, choices=Status.choices, default=Status.PENDING)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    claim_token = models.CharField(max_length=32, blank=True)
+    lease_until = models.DateTimeField(null=True, blank=True)
+    stats = models.JSONField(default=dict, blank=True)
+    timings = models.JSONField(default=dict, blank=True)
+    error = models.TextField(blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["batch", "seq"]
+        constraints = [models.UniqueConstraint(fields=["batch", "seq"], name="batch_chunk_seq_unique")]
+        indexes = [models.Index(fields=["batch", "status"], name="batch_chunk_status")]
+
+    def __str__(self) -> str:
+        return f"Chunk {self.seq} of batch {self.batch_id} ({self.status})"
+
+
+class BatchResult(models.Model):
+    """The rescored outcome of one item of a batch (append-only; one row per item, ever)."""
+
+    batch = models.ForeignKey(Batch, on_delete=models.CASCADE, related_name="results", db_index=False)
+    item = models.PositiveIntegerField(help_text="Position of the item in the batch's selection.")
+    reference = models.CharField(max_length=64, blank=True)
+    application_id = models.UUIDField(null=True, blank=True, help_text="Stored selections only.")
+    outcome = models.CharField(max_length=8, blank=True, help_text="Blank when the item errored.")
+    pd = models.FloatField(null=True)
+    pd_lower = models.FloatField(null=True)
+    pd_upper = models.FloatField(null=True)
+    approved_amount = models.DecimalField(max_digits=12, decimal_places=2, null=True)
+    reasons = models.CharField(max_length=400, blank=True, help_text="Reason codes, space-separated.")
+    original_outcome = models.CharField(max_length=8, blank=True)
+    original_pd = models.FloatField(null=True)
+    error = models.CharField(max_length=300, blank=True)
+
+    class Meta:
+        ordering = ["batch", "item"]
+        constraints = [models.UniqueConstraint(fields=["batch", "item"], name="batch_result_item_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.batch_id}/{self.item} {self.outcome}"

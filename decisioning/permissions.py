@@ -24,5 +24,6 @@ rules.add_perm("reviews.view_queue", is_any_underwriter | is_risk_manager | is_a
 rules.add_perm("reviews.work_cases", is_any_underwriter)
 rules.add_perm("reviews.assign_cases", is_senior_underwriter)
 rules.add_perm("reviews.approve_overrides", is_senior_underwriter)
+rules.add_perm("monitoring.view_dashboard", is_risk_manager | is_auditor)
 rules.add_perm("audit.view_audit", is_auditor | is_risk_manager)
 rules.add_perm("audit.export", is_auditor)

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from decisioning import apis
+from decisioning import apis, batch_apis
 
 urlpatterns = [
     path("decisions", apis.DecisionCollectionApi.as_view(), name="api-decisions"),
@@ -11,4 +11,7 @@ urlpatterns = [
         name="api-decision-outcome",
     ),
     path("products", apis.ProductListApi.as_view(), name="api-products"),
+    path("batches", batch_apis.BatchCreateApi.as_view(), name="api-batches"),
+    path("batches/<str:batch_id>", batch_apis.BatchDetailApi.as_view(), name="api-batch-detail"),
+    path("batches/<str:batch_id>/results", batch_apis.BatchResultsApi.as_view(), name="api-batch-results"),
 ]

@@ -250,6 +250,9 @@ def generate(
     emp_factor = np.array([1.0, 1.0, 0.30, 0.62, 0.38])[emp_code]
     log_income = np.log(38000.0) + age_curve + 0.10 * z + 0.48 * rng.standard_normal(n)
     income = np.exp(log_income) * emp_factor
+    # Debt was taken on before any income shock: it follows the income people *had*, so an
+    # income drift moves debt-to-income as it would in a cost-of-living squeeze.
+    income_before_drift = np.round(np.clip(income, 0.0, 2_000_000.0) / 100.0) * 100.0
     if drift is not None:
         income = income * drift.income_multiplier
     income = np.round(np.clip(income, 0.0, 2_000_000.0) / 100.0) * 100.0
@@ -295,7 +298,7 @@ def generate(
     has_debt = rng.random(n) < (0.55 + 0.15 * (z < 0))
     debt = np.where(
         has_debt,
-        np.maximum(income, 6000.0) * np.exp(np.log(0.14) - 0.25 * z + 0.8 * rng.standard_normal(n)),
+        np.maximum(income_before_drift, 6000.0) * np.exp(np.log(0.14) - 0.25 * z + 0.8 * rng.standard_normal(n)),
         0.0,
     )
     debt = np.round(np.minimum(debt, 150_000.0) / 10.0) * 10.0

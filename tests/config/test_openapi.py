@@ -25,6 +25,9 @@ def test_the_schema_covers_the_api(schema: dict) -> None:
         ("/api/v1/decisions/{decision_id}", "get"),
         ("/api/v1/decisions/{decision_id}/outcome", "post"),
         ("/api/v1/products", "get"),
+        ("/api/v1/batches", "post"),
+        ("/api/v1/batches/{batch_id}", "get"),
+        ("/api/v1/batches/{batch_id}/results", "get"),
     }
 
 
@@ -33,11 +36,13 @@ def test_every_operation_has_examples_and_declares_its_errors(schema: dict) -> N
         responses = op["responses"]
         assert {"401", "429", "503"} <= set(responses), (path, method)
         ok = next(code for code in responses if code.startswith("2"))
-        assert responses[ok]["content"]["application/json"].get("examples"), (path, method)
+        media = next(iter(responses[ok]["content"].values()))  # JSON, or CSV for batch results
+        assert media.get("examples"), (path, method)
         if "requestBody" in op:
-            assert op["requestBody"]["content"]["application/json"].get("examples"), (path, method)
+            body = next(iter(op["requestBody"]["content"].values()))
+            assert body.get("examples"), (path, method)
             assert "400" in responses, (path, method)
-        if "{decision_id}" in path:
+        if "{decision_id}" in path or "{batch_id}" in path:
             assert "404" in responses, (path, method)
 
 
