@@ -25,7 +25,12 @@ def _default(value: Any) -> Any:
 
 def canonical_json(value: Any) -> str:
     return json.dumps(
-        value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=_default, allow_nan=False
+        value,
+        sort_keys=True,
+        separators=(",", ":"),
+        ensure_ascii=False,
+        default=_default,
+        allow_nan=False,
     )
 
 

@@ -60,14 +60,17 @@ class ImmutableManager(models.Manager.from_queryset(ImmutableQuerySet)):  # type
     """The default manager of an append-only model."""
 
 
-def refuse_instance_change(sender: type[models.Model], instance: models.Model, raw: bool = False,
-                           **kwargs: Any) -> None:
+def refuse_instance_change(
+    sender: type[models.Model], instance: models.Model, raw: bool = False, **kwargs: Any
+) -> None:
     """`pre_save` receiver: a row that already exists is never saved again."""
     if not instance._state.adding:
         raise _refuse(sender, "saving an existing row")
 
 
-def refuse_instance_delete(sender: type[models.Model], instance: models.Model, **kwargs: Any) -> None:
+def refuse_instance_delete(
+    sender: type[models.Model], instance: models.Model, **kwargs: Any
+) -> None:
     """`pre_delete` receiver."""
     raise _refuse(sender, "deleting a row")
 

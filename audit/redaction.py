@@ -8,7 +8,7 @@ What it removes:
   `key=value`, JSON — for names, dates of birth, addresses and postcodes, account numbers,
   sort codes, IBANs, card numbers, e-mail addresses and phone numbers;
 - the same kinds of value by shape, even without a key: UK postcodes, calendar dates, sort
-  codes, IBANs, 8-digit account numbers and 13–19-digit card numbers, e-mail addresses;
+  codes, IBANs, 8-digit account numbers and 13-19-digit card numbers, e-mail addresses;
 - all SQL parameters and quoted literals of database query logs (`django.db.backends`): a
   column list cannot reliably be matched to parameters, so none are shown.
 
@@ -26,11 +26,36 @@ import traceback
 MASK = "[redacted]"
 
 PERSONAL_KEYS = (
-    "first_name", "last_name", "middle_name", "full_name", "name", "surname", "forename",
-    "date_of_birth", "dob", "birth_date", "postcode", "post_code", "address", "address_line_1",
-    "address_line_2", "address_line1", "address_line2", "street", "town", "city",
-    "account_number", "account_no", "sort_code", "iban", "card_number", "pan", "email", "phone",
-    "mobile", "identity_key",
+    "first_name",
+    "last_name",
+    "middle_name",
+    "full_name",
+    "name",
+    "surname",
+    "forename",
+    "date_of_birth",
+    "dob",
+    "birth_date",
+    "postcode",
+    "post_code",
+    "address",
+    "address_line_1",
+    "address_line_2",
+    "address_line1",
+    "address_line2",
+    "street",
+    "town",
+    "city",
+    "account_number",
+    "account_no",
+    "sort_code",
+    "iban",
+    "card_number",
+    "pan",
+    "email",
+    "phone",
+    "mobile",
+    "identity_key",
 )
 _KEY = "|".join(sorted((re.escape(k) for k in PERSONAL_KEYS), key=len, reverse=True))
 
@@ -73,7 +98,11 @@ class RedactPersonalData(logging.Filter):
         if getattr(record, "_verdict_redacted", False):
             return True  # several handlers share one record: redact once
         try:
-            if record.name.startswith("django.db.backends") and isinstance(record.args, tuple) and len(record.args) >= 3:
+            if (
+                record.name.startswith("django.db.backends")
+                and isinstance(record.args, tuple)
+                and len(record.args) >= 3
+            ):
                 # "(%.3f) %s; args=%s; alias=%s": keep the timing and the SQL, drop the parameters.
                 args = list(record.args)
                 args[2] = MASK

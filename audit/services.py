@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from dataclasses import dataclass
 from typing import Any
 
-from django.db import transaction
+from django.conf import settings
+from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
 
 from audit.canonical import canonical_json, jsonable, sha256_hex
 from audit.models import AuditEvent, ChainHead
 from config.middleware import current_request_id
+
+logger = logging.getLogger(__name__)
 
 GENESIS_HASH = "0" * 64
 
@@ -41,8 +45,20 @@ class Actor:
         return cls(type=AuditEvent.ActorType.INTEGRATION, id=str(client.pk), display=client.name)
 
 
-def event_hash(*, prev_hash: str, seq: int, occurred_at: dt.datetime, actor: Actor, event_type: str,
-               subject_type: str, subject_id: str, payload: Any, correlation_id: str) -> str:
+def event_hash(
+    *,
+    prev_hash: str,
+    seq: int,
+    occurred_at: dt.datetime,
+    actor: Actor,
+    event_type: str,
+    subject_type: str,
+    subject_id: str,
+    payload: Any,
+    correlation_id: str,
+) -> str:
+    """The hash of the event at chain position `seq` (the key is "seq" for the events chained
+    before sealing existed, whose position equals their number)."""
     content = {
         "seq": seq,
         "occurred_at": occurred_at.astimezone(dt.UTC).isoformat(),
@@ -55,6 +71,27 @@ def event_hash(*, prev_hash: str, seq: int, occurred_at: dt.datetime, actor: Act
     return sha256_hex(prev_hash + "\n" + canonical_json(content))
 
 
+def hash_of(event: AuditEvent, *, position: int, prev_hash: str) -> str:
+    return event_hash(
+        prev_hash=prev_hash,
+        seq=position,
+        occurred_at=event.occurred_at,
+        actor=Actor(type=event.actor_type, id=event.actor_id, display=event.actor_display),
+        event_type=event.event_type,
+        subject_type=event.subject_type,
+        subject_id=event.subject_id,
+        payload=event.payload,
+        correlation_id=event.correlation_id,
+    )
+
+
+def _seal_mode() -> str:
+    """`on_commit`: seal right after the writer's commit (development, eager Celery);
+    `scheduled`: the periodic task seals (production, a Celery beat every second)."""
+    default = "on_commit" if settings.CELERY_TASK_ALWAYS_EAGER else "scheduled"
+    return str(getattr(settings, "AUDIT_SEAL_MODE", default))
+
+
 def audit_record(
     *,
     actor: Actor,
@@ -65,32 +102,86 @@ def audit_record(
     correlation_id: str | None = None,
     occurred_at: dt.datetime | None = None,
 ) -> AuditEvent:
-    """Append one event to the chain. Must run inside the caller's transaction so the event and
-    the change it records commit (or roll back) together.
+    """Write one event. Must run inside the caller's transaction so the event and the change it
+    records commit (or roll back) together.
 
-    The chain head row is locked for the rest of the transaction; callers write their audit event
-    last so the lock is held for as short a time as possible.
+    Takes no lock: the event is written with its content final and is chained (sealed) after
+    commit by `chain_seal`, so concurrent writers never queue behind one another.
     """
     if not transaction.get_connection().in_atomic_block:
         raise RuntimeError("audit_record must be called inside transaction.atomic()")
     occurred_at = occurred_at or timezone.now()
     correlation_id = correlation_id if correlation_id is not None else current_request_id()
-    payload = jsonable(payload)
-    head = ChainHead.objects.select_for_update().filter(pk=1).first()
-    if head is None:
-        head = ChainHead.objects.create(pk=1, last_seq=0, last_hash=GENESIS_HASH)
-        head = ChainHead.objects.select_for_update().get(pk=1)
-    seq = head.last_seq + 1
-    digest = event_hash(
-        prev_hash=head.last_hash, seq=seq, occurred_at=occurred_at, actor=actor,
-        event_type=event_type, subject_type=subject_type, subject_id=subject_id,
-        payload=payload, correlation_id=correlation_id,
-    )
     event = AuditEvent.objects.create(
-        seq=seq, occurred_at=occurred_at, actor_type=actor.type, actor_id=actor.id,
-        actor_display=actor.display[:150], event_type=event_type, subject_type=subject_type,
-        subject_id=subject_id, payload=payload, correlation_id=correlation_id,
-        prev_hash=head.last_hash, hash=digest,
+        occurred_at=occurred_at,
+        actor_type=actor.type,
+        actor_id=actor.id,
+        actor_display=actor.display[:150],
+        event_type=event_type,
+        subject_type=subject_type,
+        subject_id=subject_id,
+        payload=jsonable(payload),
+        correlation_id=correlation_id,
     )
-    ChainHead.objects.filter(pk=1).update(last_seq=seq, last_hash=digest)
+    if _seal_mode() == "on_commit":
+        transaction.on_commit(_seal_quietly)
     return event
+
+
+def _seal_quietly() -> None:
+    try:
+        chain_seal(wait=False)
+    except DatabaseError:  # the scheduled sealer or the next commit will seal it
+        logger.warning("audit sealing after commit failed; will retry", exc_info=True)
+
+
+_SEAL_SQL = (
+    "UPDATE audit_auditevent SET position = %s, prev_hash = %s, hash = %s, sealed_at = %s "
+    "WHERE seq = %s AND position IS NULL"
+)
+
+
+def chain_seal(*, batch: int = 5000, wait: bool = True, max_batches: int | None = None) -> int:
+    """Chain every committed, unsealed event, oldest first; return how many were sealed.
+
+    The sealers serialise on the chain head row (with `wait=False` a busy sealer is left to do
+    the work). Events are taken in `seq` order among those committed when the batch is read; an
+    event whose transaction commits later is sealed by a later batch, at a later position —
+    positions follow commit order, never skip an event and never fork.
+    """
+    sealed = 0
+    batches = 0
+    while max_batches is None or batches < max_batches:
+        n = _seal_batch(batch=batch, wait=wait)
+        sealed += n
+        batches += 1
+        if n < batch:
+            break
+    return sealed
+
+
+def _seal_batch(*, batch: int, wait: bool) -> int:
+    with transaction.atomic():
+        head = ChainHead.objects.select_for_update(skip_locked=not wait).filter(pk=1).first()
+        if head is None:
+            if ChainHead.objects.filter(pk=1).exists():
+                return 0  # another sealer holds the head
+            ChainHead.objects.get_or_create(
+                pk=1, defaults={"last_seq": 0, "last_hash": GENESIS_HASH}
+            )
+            head = ChainHead.objects.select_for_update().get(pk=1)
+        pending = list(AuditEvent.objects.filter(position__isnull=True).order_by("seq")[:batch])
+        if not pending:
+            return 0
+        now = timezone.now()
+        position, prev = head.last_seq, head.last_hash
+        rows = []
+        for event in pending:
+            position += 1
+            digest = hash_of(event, position=position, prev_hash=prev)
+            rows.append((position, prev, digest, now, event.seq))
+            prev = digest
+        with connection.cursor() as cursor:
+            cursor.executemany(_SEAL_SQL, rows)
+        ChainHead.objects.filter(pk=1).update(last_seq=position, last_hash=prev)
+        return len(rows)

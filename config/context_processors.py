@@ -19,6 +19,8 @@ def navigation(request: HttpRequest) -> dict[str, Any]:
         items.append(("Models", reverse("modeling:list")))
     if user.has_perm("monitoring.view_dashboard"):
         items.append(("Monitoring", reverse("monitoring:dashboard")))
+    if user.has_perm("audit.view_audit"):
+        items.append(("Audit", reverse("audit:index")))
     if user.is_staff:
         items.append(("Admin", reverse("admin:index")))
     items.append(("API docs", reverse("api-docs")))

@@ -21,6 +21,7 @@ urlpatterns = [
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
     path("api/redoc/", SpectacularRedocView.as_view(url_name="api-schema"), name="api-redoc"),
     path("reviews/", include("reviews.urls")),
+    path("audit/", include("audit.urls")),
     path("models/", include("modeling.urls")),
     path("monitoring/", include("monitoring.urls")),
     path("metrics", monitoring_views.metrics, name="metrics"),
