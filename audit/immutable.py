@@ -20,12 +20,19 @@ from typing import Any
 from django.db import models
 
 #: The tables whose rows never change once written (decision evidence and the audit chain).
-IMMUTABLE_TABLES = (
+#: Installed by migration audit.0005.
+CORE_TABLES = (
     "decisioning_application",
     "decisioning_decision",
     "decisioning_loanoutcome",
     "audit_auditevent",
 )
+#: Reviewers' acts and challengers' shadow scores: evidence too (migration audit.0006).
+EVIDENCE_TABLES = (
+    "reviews_reviewaction",
+    "modeling_shadowscore",
+)
+IMMUTABLE_TABLES = CORE_TABLES + EVIDENCE_TABLES
 
 
 class ImmutableRecordError(Exception):

@@ -89,25 +89,28 @@ def _sqlite_table(table: str) -> list[str]:
     ]
 
 
-def install_sql(vendor: str) -> list[str]:
+def install_sql(vendor: str, tables: tuple[str, ...] = IMMUTABLE_TABLES) -> list[str]:
+    """Idempotent. Migrations pass the tables that exist at their point in history."""
     if vendor == "postgresql":
         return [
             PG_FUNCTION,
             PG_SEAL_FUNCTION,
-            *(sql for t in IMMUTABLE_TABLES for sql in _pg_table(t)),
+            *(sql for t in tables for sql in _pg_table(t)),
         ]
     if vendor == "sqlite":
-        return [sql for t in IMMUTABLE_TABLES for sql in _sqlite_table(t)]
+        return [sql for t in tables for sql in _sqlite_table(t)]
     raise NotImplementedError(f"no immutability triggers for {vendor}")
 
 
-def uninstall_sql(vendor: str) -> list[str]:
+def uninstall_sql(vendor: str, tables: tuple[str, ...] = IMMUTABLE_TABLES) -> list[str]:
     if vendor == "postgresql":
         drops = [
             f'DROP TRIGGER IF EXISTS {name} ON "{t}"'
-            for t in IMMUTABLE_TABLES
+            for t in tables
             for name in ("verdict_immutable_row", "verdict_immutable_truncate")
         ]
+        if tables != IMMUTABLE_TABLES:  # the shared functions stay while other tables use them
+            return drops
         return [
             *drops,
             "DROP FUNCTION IF EXISTS verdict_refuse_change()",
@@ -115,7 +118,7 @@ def uninstall_sql(vendor: str) -> list[str]:
         ]
     return [
         f'DROP TRIGGER IF EXISTS "verdict_immutable_{op}_{t}"'
-        for t in IMMUTABLE_TABLES
+        for t in tables
         for op in ("upd", "del")
     ]
 

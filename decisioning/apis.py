@@ -29,7 +29,7 @@ from decisioning.engine.types import (
     LoanPurpose,
     ResidentialStatus,
 )
-from decisioning.models import Decision, IntegrationClient, LoanOutcome, Product
+from decisioning.models import Decision, IntegrationClient, LoanOutcome
 
 UK_POSTCODE = re.compile(r"^[A-Z]{1,2}[0-9][A-Z0-9]? ?[0-9][A-Z]{2}$")
 IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,128}$")

@@ -8,7 +8,8 @@ from django.db.models.signals import post_migrate
 
 
 def ensure_roles(sender: Any, using: str = "default", **kwargs: Any) -> None:
-    """Recreate the role groups and their model permissions if they are missing.
+    """Recreate the role groups, their model permissions and the reason-code catalogue if they
+    are missing.
 
     Migrations 0002 and 0006 create them once; a database flush (tests, `manage.py flush`)
     empties the auth tables and Django answers with post_migrate, so the roles come back the same
@@ -32,6 +33,16 @@ def ensure_roles(sender: Any, using: str = "default", **kwargs: Any) -> None:
             ).first()
             if permission is not None:
                 group.permissions.add(permission)
+    from decisioning.models import ReasonCode
+
+    for code, text in rulesets_module_reasons().items():
+        if not ReasonCode.objects.using(using).filter(code=code).exists():
+            ReasonCode.objects.using(using).create(code=code, customer_text=text)
+
+
+def rulesets_module_reasons() -> dict[str, str]:
+    module = importlib.import_module("decisioning.migrations.0006_ruleset_roles_and_reasons")
+    return dict(module.REASONS)
 
 
 class DecisioningConfig(AppConfig):

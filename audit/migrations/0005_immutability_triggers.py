@@ -5,16 +5,18 @@ from django.db import migrations
 
 
 def install(apps, schema_editor):
+    from audit.immutable import CORE_TABLES
     from audit.triggers import install_sql
 
-    for sql in install_sql(schema_editor.connection.vendor):
+    for sql in install_sql(schema_editor.connection.vendor, CORE_TABLES):
         schema_editor.execute(sql, params=None)
 
 
 def uninstall(apps, schema_editor):
+    from audit.immutable import CORE_TABLES
     from audit.triggers import uninstall_sql
 
-    for sql in uninstall_sql(schema_editor.connection.vendor):
+    for sql in uninstall_sql(schema_editor.connection.vendor, CORE_TABLES):
         schema_editor.execute(sql, params=None)
 
 

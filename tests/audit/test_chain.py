@@ -62,7 +62,7 @@ def test_it_seals_in_batches_without_gaps() -> None:
     assert ChainHead.objects.get().last_seq == 7
 
 
-@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+@pytest.mark.django_db(transaction=True)
 def test_it_refuses_to_record_outside_a_transaction() -> None:
     with pytest.raises(RuntimeError):
         audit_record(
@@ -70,7 +70,7 @@ def test_it_refuses_to_record_outside_a_transaction() -> None:
         )
 
 
-@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+@pytest.mark.django_db(transaction=True)
 def test_it_seals_right_after_commit_in_on_commit_mode(settings: Any) -> None:
     settings.AUDIT_SEAL_MODE = "on_commit"
     with transaction.atomic():
@@ -83,7 +83,7 @@ def test_it_seals_right_after_commit_in_on_commit_mode(settings: Any) -> None:
     assert chain_verify().ok
 
 
-@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+@pytest.mark.django_db(transaction=True)
 def test_a_rolled_back_event_leaves_no_hole() -> None:
     with pytest.raises(ZeroDivisionError), transaction.atomic():
         audit_record(

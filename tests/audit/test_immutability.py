@@ -116,7 +116,7 @@ def test_the_admin_offers_no_change_or_delete(
     assert client.get(f"/admin/decisioning/{model}/add/").status_code == 403
 
 
-@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+@pytest.mark.django_db(transaction=True)
 def test_transactional_tests_still_flush(decide_via_api: Any) -> None:
     """The suite's flush is the one purge allowed; this test's teardown exercises it."""
     decide_via_api()
