@@ -70,17 +70,17 @@ EXAMPLE_CSV = (
 
 
 class BatchOut(serializers.Serializer):
-    class SelectionOut(serializers.Serializer):
+    class BatchSelectionOut(serializers.Serializer):
         date_from = serializers.DateTimeField(allow_null=True)
         date_to = serializers.DateTimeField(allow_null=True)
         count = serializers.IntegerField(allow_null=True)
         seed = serializers.IntegerField()
 
-    class ModelOut(serializers.Serializer):
+    class BatchModelOut(serializers.Serializer):
         name = serializers.CharField()
         version = serializers.CharField()
 
-    class ChunksOut(serializers.Serializer):
+    class BatchChunksOut(serializers.Serializer):
         total = serializers.IntegerField()
         done = serializers.IntegerField()
 
@@ -88,15 +88,15 @@ class BatchOut(serializers.Serializer):
     product = serializers.CharField()
     source = serializers.ChoiceField(choices=Batch.Source.values)
     status = serializers.ChoiceField(choices=Batch.Status.values)
-    selection = SelectionOut()
+    selection = BatchSelectionOut()
     what_if = serializers.BooleanField(help_text="A chosen rule-set and/or model version instead of the live ones.")
     ruleset_version = serializers.CharField(help_text="Frozen when the batch starts (blank while queued).")
-    model = ModelOut(allow_null=True)
+    model = BatchModelOut(allow_null=True)
     total = serializers.IntegerField()
     done = serializers.IntegerField()
     errors = serializers.IntegerField(help_text="Items that could not be decided (see error_samples).")
     progress = serializers.FloatField(help_text="0 to 1.")
-    chunks = ChunksOut()
+    chunks = BatchChunksOut()
     throughput = serializers.FloatField(allow_null=True, help_text="Applications per second, start to finish.")
     summary = serializers.DictField(help_text="Outcome distribution, flips against the original decisions, score shift (when done).")
     error = serializers.CharField()

@@ -54,3 +54,10 @@ def test_schema_and_docs_are_served_without_auth(client: Client) -> None:
     assert "swagger-ui" in html
     # Every asset is local (drf-spectacular-sidecar): nothing is fetched from a CDN.
     assert "cdn." not in html and "unpkg" not in html and "jsdelivr" not in html
+
+
+def test_the_schema_generates_without_warnings(capsys: pytest.CaptureFixture[str]) -> None:
+    """Name clashes between serializers silently corrupt the schema (and fail check --deploy)."""
+    from django.core.management import call_command
+
+    call_command("spectacular", "--validate", "--fail-on-warn", "--file", "/dev/null")
