@@ -15,15 +15,10 @@ from typing import Any
 
 from audit.canonical import jsonable
 from decisioning.engine.pipeline import Limits, decide
-from decisioning.engine.types import (
-    ApplicationData,
-    DecisionResult,
-    EmploymentStatus,
-    LoanPurpose,
-    ResidentialStatus,
-)
-from decisioning.models import Application, Decision, Product
+from decisioning.engine.types import DecisionResult
+from decisioning.models import Decision, Product
 from decisioning.signals.gateway import signals_from_stored
+from decisioning.snapshots import application_data
 
 
 class ReplayUnavailable(Exception):
@@ -69,29 +64,6 @@ class ReplayResult:
                 for d in self.differences
             ],
         }
-
-
-def application_data(row: Application) -> ApplicationData:
-    return ApplicationData(
-        first_name=row.first_name,
-        last_name=row.last_name,
-        date_of_birth=row.date_of_birth,
-        postcode=row.postcode,
-        uk_resident=row.uk_resident,
-        residential_status=ResidentialStatus(row.residential_status),
-        months_at_address=row.months_at_address,
-        employment_status=EmploymentStatus(row.employment_status),
-        months_in_employment=row.months_in_employment,
-        annual_income=row.annual_income,
-        monthly_expenditure=row.monthly_expenditure,
-        existing_debt=row.existing_debt,
-        monthly_debt_payments=row.monthly_debt_payments,
-        dependants=row.dependants,
-        requested_amount=row.requested_amount,
-        term_months=row.term_months,
-        purpose=LoanPurpose(row.purpose),
-        bankrupt_or_iva=row.bankrupt_or_iva,
-    )
 
 
 def policy_at(*, product: Product, version: str) -> Any:

@@ -15,7 +15,7 @@ from django.core.cache import cache
 from django.core.exceptions import ImproperlyConfigured
 from rest_framework.test import APIClient
 
-from audit.replay import application_data, limits_at
+from audit.replay import limits_at
 from decisioning import selectors
 from decisioning.engine.pipeline import decide
 from decisioning.engine.types import SignalRecord
@@ -29,6 +29,7 @@ from decisioning.signals.gateway import (
 )
 from decisioning.signals.registry import build, registry
 from decisioning.signals.stub import StubServer, provider_config
+from decisioning.snapshots import application_data
 from tests.conftest import application_body
 from tests.decisioning.test_signals_http import APP
 
