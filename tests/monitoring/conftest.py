@@ -8,10 +8,8 @@ import dataclasses
 import datetime as dt
 import hashlib
 import itertools
-import threading
 from collections.abc import Callable, Iterator, Sequence
 from decimal import Decimal
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import numpy as np
@@ -25,6 +23,7 @@ from modeling.profile import build_profile
 from modeling.synthetic import DriftSpec, SyntheticCase, generate, training_data
 from monitoring import tasks
 from monitoring.baseline import baseline_store
+from tests.webhook_receiver import Receiver
 
 TRAIN_END = dt.datetime(2026, 11, 1, tzinfo=dt.UTC)
 CATEGORICAL = [s.name for s in CATALOGUE if s.dtype == "categorical"]
@@ -112,40 +111,9 @@ def store(
     return factory
 
 
-class Receiver:
-    """A real webhook receiver on loopback: answers with queued status codes, then 200."""
-
-    def __init__(self) -> None:
-        self.requests: list[dict[str, Any]] = []
-        self.statuses: list[int] = []
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers["Content-Length"]))
-                receiver.requests.append({"headers": dict(self.headers), "body": body})
-                self.send_response(receiver.statuses.pop(0) if receiver.statuses else 200)
-                self.end_headers()
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hooks/alerts"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-
-    def __enter__(self) -> Receiver:
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-
-
 @pytest.fixture
 def receiver() -> Iterator[Receiver]:
-    with Receiver() as r:
+    with Receiver("/hooks/alerts") as r:
         yield r
 
 

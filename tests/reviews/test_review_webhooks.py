@@ -6,10 +6,8 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import threading
 import time
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
@@ -19,45 +17,15 @@ from rest_framework.test import APIClient
 from reviews import services, tasks
 from reviews.models import ReviewCase, WebhookDelivery
 from tests.reviews.conftest import fresh
+from tests.webhook_receiver import Receiver
 
 SECRET = "whsec-test-0123456789"
 RATIONALE = "Income verified from three months of payslips; affordable."
 
 
-class Receiver:
-    """A tiny webhook receiver: answers with the queued status codes, then 200; records requests."""
-
-    def __init__(self) -> None:
-        self.requests: list[dict[str, Any]] = []
-        self.statuses: list[int] = []
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers["Content-Length"]))
-                receiver.requests.append({"headers": dict(self.headers), "body": body})
-                self.send_response(receiver.statuses.pop(0) if receiver.statuses else 200)
-                self.end_headers()
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hooks/verdict"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-
-    def __enter__(self) -> Receiver:
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-
-
 @pytest.fixture
 def receiver(integration: Any) -> Iterator[Receiver]:
-    with Receiver() as r:
+    with Receiver("/hooks/verdict") as r:
         client = integration[0]
         client.webhook_url, client.webhook_secret = r.url, SECRET
         client.save()
