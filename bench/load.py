@@ -284,6 +284,7 @@ def main() -> int:
     (OUT / "var" / "demo_api_token").unlink(missing_ok=True)  # a fresh database needs a fresh token
     manage(env, "migrate", "--noinput", "-v", "0")
     manage(env, "seed_demo", "--applications", "0", "--train-rows", "20000")
+    manage(env, "collectstatic", "--noinput", "-v", "0")  # as a deployment would
     token = (OUT / "var" / "demo_api_token").read_text().strip()
 
     from decisioning.payloads import request_body

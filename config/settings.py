@@ -238,6 +238,9 @@ STORAGES = {
     },
 }
 WHITENOISE_USE_FINDERS = DEBUG
+# A static file missing from the manifest (collectstatic not re-run) must never turn a page into
+# a 500: fall back to the unhashed name.
+WHITENOISE_MANIFEST_STRICT = False
 
 # Request bodies: a decision request is a few KB; refuse anything far larger before parsing.
 DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("DATA_UPLOAD_MAX_MEMORY_SIZE", 64 * 1024)
