@@ -14,7 +14,10 @@ is_auditor = rules.is_group_member(roles.AUDITOR)
 
 is_any_underwriter = is_underwriter | is_senior_underwriter
 
-rules.add_perm("decisioning.view_decisions", is_any_underwriter | is_risk_analyst | is_risk_manager | is_auditor)
+rules.add_perm(
+    "decisioning.view_decisions",
+    is_any_underwriter | is_risk_analyst | is_risk_manager | is_auditor,
+)
 rules.add_perm("decisioning.edit_policy", is_risk_analyst | is_risk_manager)
 rules.add_perm("decisioning.publish_policy", is_risk_manager)
 rules.add_perm("decisioning.manage_integrations", is_risk_manager | rules.is_superuser)
@@ -27,3 +30,4 @@ rules.add_perm("reviews.approve_overrides", is_senior_underwriter)
 rules.add_perm("monitoring.view_dashboard", is_risk_manager | is_auditor)
 rules.add_perm("audit.view_audit", is_auditor | is_risk_manager)
 rules.add_perm("audit.export", is_auditor)
+rules.add_perm("auth.change_roles", is_risk_manager | rules.is_superuser)

@@ -11,6 +11,7 @@ from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
 
 from config.errors import NotFound
+from decisioning import roles
 from decisioning.engine.policy import Policy
 from decisioning.models import ApiToken, Decision, IntegrationClient, Product
 from decisioning.rules import selectors as rule_selectors
@@ -130,3 +131,8 @@ def final_outcome(*, decision: Decision) -> str | None:
     if decision.outcome == Decision.OutcomeChoice.REFER:
         return None
     return decision.outcome
+
+
+def user_roles(*, user: Any) -> set[str]:
+    """The staff roles a user holds (groups that are not roles are not counted)."""
+    return set(user.groups.filter(name__in=roles.ALL_ROLES).values_list("name", flat=True))

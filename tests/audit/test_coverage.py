@@ -1,5 +1,5 @@
 """100% audit coverage: every service that creates or changes a decision, a loan outcome, a
-token or a review case leaves exactly one audit event, naming its subject.
+token, a review case or a role leaves exactly one audit event, naming its subject.
 
 Add a row to SERVICES for every new state-changing service. `test_every_service_is_in_the_table`
 fails until you do (or list it in NOT_STATE_CHANGES with the reason).
@@ -16,10 +16,11 @@ import pytest
 
 from audit.models import AuditEvent
 from audit.services import Actor
+from decisioning import role_services, roles
 from decisioning import services as decisioning_services
 from decisioning.models import ApiToken, Decision
 from reviews import services as review_services
-from tests.conftest import PRODUCT_CODE, application_body
+from tests.conftest import PRODUCT_CODE, application_body, make_user
 
 pytestmark = pytest.mark.django_db
 
@@ -41,13 +42,13 @@ def _decide(ctx: dict[str, Any], **overrides: Any) -> Decision:
     return Decision.objects.get(pk=r.json()["id"])
 
 
-def _referred(ctx: dict[str, Any]) -> Any:
+def _referred(ctx: dict[str, Any], **overrides: Any) -> Any:
     """A referred decision and its open case: with no model the engine refers (fails closed)."""
     from modeling.serving import set_scorer
 
     set_scorer(PRODUCT_CODE, None)
     try:
-        decision = _decide(ctx)
+        decision = _decide(ctx, **overrides)
     finally:
         set_scorer(PRODUCT_CODE, ctx["scorer"])
     assert decision.outcome == "refer"
@@ -65,6 +66,37 @@ def _approved(ctx: dict[str, Any]) -> Decision:
     decision = _decide(ctx)
     assert decision.outcome == "approve"
     return decision
+
+
+def _declined(ctx: dict[str, Any]) -> Decision:
+    decision = _decide(ctx, bankrupt_or_iva=True)
+    assert decision.outcome == "decline"
+    return decision
+
+
+def _awaiting_approval(ctx: dict[str, Any]) -> Any:
+    """An approval above the four-eyes amount, proposed by the underwriter, waiting for a senior."""
+    case = _referred(ctx, amount="20000.00")
+    case = review_services.case_claim(
+        actor=ctx["underwriter"], case_id=case.pk, expected_version=case.version
+    )
+    result = review_services.case_decide(
+        actor=ctx["underwriter"],
+        case_id=case.pk,
+        expected_version=case.version,
+        outcome="approve",
+        rationale="Income and affordability verified against payslips.",
+    )
+    assert result.needs_approval
+    return result.case
+
+
+def _without_role(ctx: dict[str, Any]) -> Any:
+    return make_user("rory", None)
+
+
+def _with_role(ctx: dict[str, Any]) -> Any:
+    return make_user("rita", roles.AUDITOR)
 
 
 def _nothing(ctx: dict[str, Any]) -> None:
@@ -146,6 +178,45 @@ def _request_info(ctx: dict[str, Any], case: Any) -> str:
     return str(case.pk)
 
 
+def _open_appeal(ctx: dict[str, Any], decision: Decision) -> str:
+    case = review_services.case_open_appeal(
+        actor=ctx["underwriter"],
+        decision=decision,
+        rationale="The applicant's IVA was discharged last month.",
+    )
+    return str(case.pk)
+
+
+def _approve_override(ctx: dict[str, Any], case: Any) -> str:
+    review_services.case_approve_override(
+        actor=ctx["senior"],
+        case_id=case.pk,
+        expected_version=case.version,
+        rationale="Checked the payslips myself; agree.",
+    )
+    return str(case.pk)
+
+
+def _reject_override(ctx: dict[str, Any], case: Any) -> str:
+    review_services.case_reject_override(
+        actor=ctx["senior"],
+        case_id=case.pk,
+        expected_version=case.version,
+        rationale="Debt-to-income is too high for this amount.",
+    )
+    return str(case.pk)
+
+
+def _role_grant(ctx: dict[str, Any], user: Any) -> str:
+    role_services.role_grant(user=user, role=roles.UNDERWRITER, actor=Actor.system("test"))
+    return str(user.pk)
+
+
+def _role_revoke(ctx: dict[str, Any], user: Any) -> str:
+    role_services.role_revoke(user=user, role=roles.AUDITOR, actor=Actor.system("test"))
+    return str(user.pk)
+
+
 SERVICES = [
     Case(
         "decisioning.services.decision_create",
@@ -187,6 +258,25 @@ SERVICES = [
     Case("reviews.services.case_assign", "", "review_case", _referred, _assign),
     Case("reviews.services.case_decide", "", "review_case", _claimed, _case_decide),
     Case("reviews.services.case_request_info", "", "review_case", _claimed, _request_info),
+    Case("reviews.services.case_open_appeal", "", "review_case", _declined, _open_appeal),
+    Case(
+        "reviews.services.case_approve_override",
+        "",
+        "review_case",
+        _awaiting_approval,
+        _approve_override,
+    ),
+    Case(
+        "reviews.services.case_reject_override",
+        "",
+        "review_case",
+        _awaiting_approval,
+        _reject_override,
+    ),
+    Case(
+        "decisioning.role_services.role_grant", "role.granted", "user", _without_role, _role_grant
+    ),
+    Case("decisioning.role_services.role_revoke", "role.revoked", "user", _with_role, _role_revoke),
 ]
 
 #: Public functions of the service modules that change nothing themselves (with the reason).
@@ -200,11 +290,7 @@ NOT_STATE_CHANGES = {
 }
 
 #: Services the table does not yet exercise, each with the reason and its owner.
-PENDING = {
-    "reviews.services.case_open_appeal": "reviews engineer: appeal flow still changing",
-    "reviews.services.case_approve_override": "needs a four-eyes setup (covered in tests/reviews)",
-    "reviews.services.case_reject_override": "needs a four-eyes setup (covered in tests/reviews)",
-}
+PENDING: dict[str, str] = {}
 
 
 @pytest.fixture
@@ -237,7 +323,7 @@ def test_each_service_leaves_exactly_one_audit_event(case: Case, ctx: dict[str, 
 
 def _state_changing_functions() -> set[str]:
     names = set()
-    for module in (decisioning_services, review_services):
+    for module in (decisioning_services, review_services, role_services):
         for name, fn in inspect.getmembers(module, inspect.isfunction):
             if name.startswith("_") or fn.__module__ != module.__name__:
                 continue

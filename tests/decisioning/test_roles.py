@@ -25,6 +25,7 @@ PERMS = {
     "modeling.promote_model": {"manager"},
     "audit.view_audit": {"auditor", "manager"},
     "audit.export": {"auditor"},
+    "auth.change_roles": {"manager"},  # and superusers
 }
 PERSONAS = ["underwriter", "senior", "analyst", "manager", "auditor", "outsider"]
 
@@ -38,9 +39,18 @@ def test_permission_matrix(request: Any, perm: str) -> None:
 
 @pytest.mark.parametrize(
     ("persona", "status"),
-    [("underwriter", 200), ("senior", 200), ("manager", 200), ("auditor", 200), ("analyst", 404), ("outsider", 404)],
+    [
+        ("underwriter", 200),
+        ("senior", 200),
+        ("manager", 200),
+        ("auditor", 200),
+        ("analyst", 404),
+        ("outsider", 404),
+    ],
 )
-def test_the_review_queue_is_for_its_roles(request: Any, client: Client, persona: str, status: int) -> None:
+def test_the_review_queue_is_for_its_roles(
+    request: Any, client: Client, persona: str, status: int
+) -> None:
     client.force_login(request.getfixturevalue(persona))
     assert client.get("/reviews/").status_code == status
 
@@ -50,8 +60,20 @@ def test_anonymous_users_are_sent_to_login(client: Client) -> None:
     assert r.status_code == 302 and r["Location"].startswith("/accounts/login/")
 
 
-@pytest.mark.parametrize(("persona", "allowed"), [("underwriter", False), ("senior", False), ("outsider", False), ("analyst", True), ("manager", True), ("auditor", True)])
-def test_only_staff_roles_reach_the_admin(request: Any, client: Client, persona: str, allowed: bool) -> None:
+@pytest.mark.parametrize(
+    ("persona", "allowed"),
+    [
+        ("underwriter", False),
+        ("senior", False),
+        ("outsider", False),
+        ("analyst", True),
+        ("manager", True),
+        ("auditor", True),
+    ],
+)
+def test_only_staff_roles_reach_the_admin(
+    request: Any, client: Client, persona: str, allowed: bool
+) -> None:
     client.force_login(request.getfixturevalue(persona))
     r = client.get("/admin/")
     assert (r.status_code == 200) == allowed

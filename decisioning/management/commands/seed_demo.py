@@ -5,20 +5,20 @@ from pathlib import Path
 from typing import Any
 
 from django.conf import settings
-from django.contrib.auth.models import Group, User
+from django.contrib.auth.models import User
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandParser
 from django.db import transaction
 
 from audit.services import Actor
-from decisioning import roles, services
+from decisioning import role_services, roles, selectors, services
 from decisioning.models import Decision, IntegrationClient, Product
 
 PRODUCTS = [
     {
         "code": "personal-loan",
         "name": "Personal loan",
-        "description": "Unsecured fixed-rate personal loan, £1,000–£25,000 over 1–5 years.",
+        "description": "Unsecured fixed-rate personal loan, £1,000–£25,000 over 1–5 years.",  # noqa: RUF001
         "min_amount": Decimal("1000"),
         "max_amount": Decimal("25000"),
         "min_term_months": 12,
@@ -37,6 +37,26 @@ DEMO_PASSWORD = "verdict-demo"
 DEMO_CLIENT = "demo-origination"
 
 
+def seed_users() -> None:
+    """Create the demo users, each with exactly its one role. The role changes go through the
+    role services, so a fresh demo's audit trail shows who got which role (a re-run changes
+    nothing and records nothing)."""
+    actor = Actor.system("seed_demo")
+    for username, full_name, role, is_staff in DEMO_USERS:
+        user, created = User.objects.get_or_create(username=username)
+        first, last = full_name.split(" ", 1)
+        user.first_name, user.last_name, user.is_staff = first, last, is_staff
+        user.email = f"{username}@verdict.example"
+        if created:
+            user.set_password(DEMO_PASSWORD)
+        user.save()
+        held = selectors.user_roles(user=user)
+        for other in sorted(held - {role}):
+            role_services.role_revoke(user=user, role=other, actor=actor)
+        if role not in held:
+            role_services.role_grant(user=user, role=role, actor=actor)
+
+
 class Command(BaseCommand):
     help = "Create demo products, users per role, an API client and token, a trained champion model, and decided applications."
 
@@ -50,16 +70,10 @@ class Command(BaseCommand):
         with transaction.atomic():
             for spec in PRODUCTS:
                 Product.objects.update_or_create(code=spec["code"], defaults=spec)
-            for username, full_name, role, is_staff in DEMO_USERS:
-                user, created = User.objects.get_or_create(username=username)
-                first, last = full_name.split(" ", 1)
-                user.first_name, user.last_name, user.is_staff = first, last, is_staff
-                user.email = f"{username}@verdict.example"
-                if created:
-                    user.set_password(DEMO_PASSWORD)
-                user.save()
-                user.groups.set([Group.objects.get(name=role)])
-            admin, created = User.objects.get_or_create(username="admin", defaults={"is_staff": True, "is_superuser": True})
+            seed_users()
+            admin, created = User.objects.get_or_create(
+                username="admin", defaults={"is_staff": True, "is_superuser": True}
+            )
             if created:
                 admin.set_password(DEMO_PASSWORD)
                 admin.save()
@@ -73,11 +87,15 @@ class Command(BaseCommand):
             if not RuleSet.objects.filter(product=product).exists():
                 # Version 1 mirrors the built-in policy (cut-offs 0.08 / 0.25) with its test cases.
                 ruleset_create(product=product, user=None)
-                self.stdout.write(f"Published {product.code}-v1 (the built-in policy as a rule set).")
+                self.stdout.write(
+                    f"Published {product.code}-v1 (the built-in policy as a rule set)."
+                )
 
         token_file = Path(settings.VAR_DIR) / "demo_api_token"
         if not token_file.exists():
-            _token, raw = services.api_token_issue(client=client, actor=Actor.system("seed_demo"), label="demo")
+            _token, raw = services.api_token_issue(
+                client=client, actor=Actor.system("seed_demo"), label="demo"
+            )
             token_file.write_text(raw)
             token_file.chmod(0o600)
         raw = token_file.read_text().strip()
@@ -88,8 +106,17 @@ class Command(BaseCommand):
             forget(spec["code"])
             scorer, _error = get_scorer(spec["code"])
             if scorer is None:
-                self.stdout.write(f"Training the {spec['code']} champion on {o['train_rows']:,} generated applications…")
-                call_command("train_model", product=spec["code"], source="generated", rows=o["train_rows"], seed=o["seed"], alias="champion")
+                self.stdout.write(
+                    f"Training the {spec['code']} champion on {o['train_rows']:,} generated applications…"
+                )
+                call_command(
+                    "train_model",
+                    product=spec["code"],
+                    source="generated",
+                    rows=o["train_rows"],
+                    seed=o["seed"],
+                    alias="champion",
+                )
                 forget(spec["code"])
 
         existing = Decision.objects.filter(client=client).count()
