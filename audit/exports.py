@@ -131,7 +131,11 @@ def iter_decisions(
     while True:
         qs = base
         if last is not None:
-            qs = qs.filter(Q(created_at__gt=last[0]) | Q(created_at=last[0], id__gt=last[1]))
+            # The plain range makes it an index range scan; the OR alone is not sargable and
+            # would re-scan everything before the cursor on every chunk (quadratic).
+            qs = qs.filter(created_at__gte=last[0]).filter(
+                Q(created_at__gt=last[0]) | Q(created_at=last[0], id__gt=last[1])
+            )
         decisions = list(qs[:chunk])
         if not decisions:
             return
