@@ -18,7 +18,7 @@ from decisioning.engine.pipeline import Limits, decide
 from decisioning.engine.types import DecisionResult
 from decisioning.models import Decision, Product
 from decisioning.signals.gateway import signals_from_stored
-from decisioning.snapshots import application_data
+from decisioning.snapshots import application_data, limits_of
 
 
 class ReplayUnavailable(Exception):
@@ -113,12 +113,7 @@ def limits_at(*, decision: Decision) -> Limits:
         product = decision.product.history.as_of(decision.created_at)
     except Exception:  # no history row that old (created before history was kept)
         product = decision.product
-    return Limits(
-        min_amount=product.min_amount,
-        max_amount=product.max_amount,
-        min_term_months=product.min_term_months,
-        max_term_months=product.max_term_months,
-    )
+    return limits_of(product)
 
 
 def _bits(value: float | None) -> str:

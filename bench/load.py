@@ -287,9 +287,10 @@ def main() -> int:
     manage(env, "collectstatic", "--noinput", "-v", "0")  # as a deployment would
     token = (OUT / "var" / "demo_api_token").read_text().strip()
 
+    import datetime as dt
+
     from decisioning.payloads import request_body
     from modeling.synthetic import generate
-    import datetime as dt
 
     total = int(sum(rates) * args.duration + 50 * args.warmup) + 100
     now = dt.datetime.now(dt.UTC)

@@ -19,7 +19,7 @@ from audit.canonical import canonical_json, jsonable, sha256_hex
 from audit.services import Actor, audit_record
 from config.errors import ApplicationError, Conflict
 from decisioning import selectors
-from decisioning.engine.pipeline import Limits, decide
+from decisioning.engine.pipeline import decide
 from decisioning.engine.types import ApplicationData, DecisionResult, Outcome
 from decisioning.models import (
     ApiToken,
@@ -46,6 +46,7 @@ from decisioning.rules.services import (  # noqa: F401  (rule-set services live 
     simulation_run,
 )
 from decisioning.signals.gateway import fetch_signals, record_to_json
+from decisioning.snapshots import limits_of
 from modeling.features import FEATURE_VERSION
 from modeling.services import shadow_schedule
 from reviews.services import case_open
@@ -156,13 +157,10 @@ def decision_create(
     signals = fetch_signals(application, now=now)
     policy = selectors.policy_for_product(product=product)
     scorer, _model_error = selectors.scorer_for_product(product=product)
-    limits = Limits(
-        min_amount=product.min_amount,
-        max_amount=product.max_amount,
-        min_term_months=product.min_term_months,
-        max_term_months=product.max_term_months,
+    result = decide(
+        application, signals=signals, policy=policy, scorer=scorer, as_of=now.date(),
+        limits=limits_of(product),
     )
-    result = decide(application, signals=signals, policy=policy, scorer=scorer, as_of=now.date(), limits=limits)
     payload = decision_payload(result)
     latency_ms = (time.perf_counter() - started) * 1000
 

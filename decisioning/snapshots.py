@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from decisioning.engine.pipeline import Limits
 from decisioning.engine.types import (
     ApplicationData,
     EmploymentStatus,
     LoanPurpose,
     ResidentialStatus,
 )
-from decisioning.models import Application
+from decisioning.models import Application, Product
 
 
 def application_data(row: Application) -> ApplicationData:
@@ -33,4 +34,14 @@ def application_data(row: Application) -> ApplicationData:
         purpose=LoanPurpose(row.purpose),
         bankrupt_or_iva=row.bankrupt_or_iva,
         submitted_at=row.submitted_at,
+    )
+
+
+def limits_of(product: Product) -> Limits:
+    """The product's lending limits as the pipeline sees them (a historical product row works too)."""
+    return Limits(
+        min_amount=product.min_amount,
+        max_amount=product.max_amount,
+        min_term_months=product.min_term_months,
+        max_term_months=product.max_term_months,
     )

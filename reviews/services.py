@@ -200,10 +200,36 @@ def _audit(
         payload={
             "decision_id": str(case.decision_id),
             "before": before,
-            "after": {"status": case.status, "assignee": case.assignee_id, "version": case.version},
+            "after": _snapshot(case),
             **payload,
         },
     )
+
+
+def _act(
+    *,
+    actor: Any,
+    case: ReviewCase,
+    kind: str,
+    event: str,
+    before: dict[str, Any],
+    now: dt.datetime,
+    rationale: str,
+    action_outcome: str = "",
+    action_codes: Iterable[str] = (),
+    **payload: Any,
+) -> None:
+    """A reviewer's act: its ReviewAction row and its one audit event, in the caller's transaction."""
+    ReviewAction.objects.create(
+        case=case,
+        kind=kind,
+        outcome=action_outcome,
+        reason_codes=list(action_codes),
+        rationale=rationale,
+        actor=actor,
+        created_at=now,
+    )
+    _audit(actor=actor, case=case, event=event, before=before, rationale=rationale, **payload)
 
 
 def _snapshot(case: ReviewCase) -> dict[str, Any]:
@@ -267,14 +293,8 @@ def case_open_appeal(
                 due_at=now + dt.timedelta(minutes=decision.product.review_sla_minutes),
                 created_at=now,
             )
-            ReviewAction.objects.create(
-                case=case,
-                kind=ReviewAction.Kind.APPEAL_OPENED,
-                rationale=text,
-                actor=actor,
-                created_at=now,
-            )
-            _audit(actor=actor, case=case, event="appeal_opened", before={}, rationale=text)
+            _act(actor=actor, case=case, kind=ReviewAction.Kind.APPEAL_OPENED,
+                 event="appeal_opened", before={}, now=now, rationale=text)
     except IntegrityError as e:
         raise Conflict(
             "This application already has a review case; open that one instead.", code="conflict"
@@ -420,25 +440,10 @@ def case_decide(
                 },
                 extra={"assignee": actor},
             )
-            ReviewAction.objects.create(
-                case=case,
-                kind=ReviewAction.Kind.PROPOSED,
-                outcome=outcome,
-                reason_codes=codes,
-                rationale=text,
-                actor=actor,
-                created_at=now,
-            )
-            _audit(
-                actor=actor,
-                case=case,
-                event="override_proposed",
-                before=before,
-                outcome=outcome,
-                reason_codes=codes,
-                rationale=text,
-                why=why,
-            )
+            _act(actor=actor, case=case, kind=ReviewAction.Kind.PROPOSED,
+                 event="override_proposed", before=before, now=now, rationale=text,
+                 action_outcome=outcome, action_codes=codes,
+                 outcome=outcome, reason_codes=codes, why=why)
         else:
             case = _apply(
                 case=case,
@@ -453,24 +458,10 @@ def case_decide(
                 },
                 extra={"assignee": actor},
             )
-            ReviewAction.objects.create(
-                case=case,
-                kind=ReviewAction.Kind.DECIDED,
-                outcome=outcome,
-                reason_codes=codes,
-                rationale=text,
-                actor=actor,
-                created_at=now,
-            )
-            _audit(
-                actor=actor,
-                case=case,
-                event="decided",
-                before=before,
-                outcome=outcome,
-                reason_codes=codes,
-                rationale=text,
-            )
+            _act(actor=actor, case=case, kind=ReviewAction.Kind.DECIDED,
+                 event="decided", before=before, now=now, rationale=text,
+                 action_outcome=outcome, action_codes=codes,
+                 outcome=outcome, reason_codes=codes)
             _notify_final_outcome(case=case, now=now)
     return DecideResult(case=case, needs_approval=bool(why))
 
@@ -505,14 +496,8 @@ def case_request_info(
             changes={"status": Status.INFO_REQUESTED},
             extra={"assignee": actor},
         )
-        ReviewAction.objects.create(
-            case=case,
-            kind=ReviewAction.Kind.INFO_REQUESTED,
-            rationale=text,
-            actor=actor,
-            created_at=now,
-        )
-        _audit(actor=actor, case=case, event="info_requested", before=before, rationale=text)
+        _act(actor=actor, case=case, kind=ReviewAction.Kind.INFO_REQUESTED,
+             event="info_requested", before=before, now=now, rationale=text)
     return case
 
 
@@ -551,24 +536,10 @@ def case_approve_override(
         )
         if case.proposed_by_id == actor.pk:  # the proposal changed under us to one of our own
             raise PermissionDenied("Nobody can give the second approval of their own override.")
-        ReviewAction.objects.create(
-            case=case,
-            kind=ReviewAction.Kind.OVERRIDE_APPROVED,
-            outcome=case.final_outcome,
-            reason_codes=case.final_reason_codes,
-            rationale=text,
-            actor=actor,
-            created_at=now,
-        )
-        _audit(
-            actor=actor,
-            case=case,
-            event="override_approved",
-            before=before,
-            outcome=case.final_outcome,
-            proposed_by=case.proposed_by_id,
-            rationale=text,
-        )
+        _act(actor=actor, case=case, kind=ReviewAction.Kind.OVERRIDE_APPROVED,
+             event="override_approved", before=before, now=now, rationale=text,
+             action_outcome=case.final_outcome, action_codes=case.final_reason_codes,
+             outcome=case.final_outcome, proposed_by=case.proposed_by_id)
         _notify_final_outcome(case=case, now=now)
     return case
 
@@ -605,22 +576,9 @@ def case_reject_override(
             },
             extra={"proposed_by__isnull": False},
         )
-        ReviewAction.objects.create(
-            case=case,
-            kind=ReviewAction.Kind.OVERRIDE_REJECTED,
-            outcome=proposed,
-            rationale=text,
-            actor=actor,
-            created_at=now,
-        )
-        _audit(
-            actor=actor,
-            case=case,
-            event="override_rejected",
-            before=before,
-            proposed_outcome=proposed,
-            rationale=text,
-        )
+        _act(actor=actor, case=case, kind=ReviewAction.Kind.OVERRIDE_REJECTED,
+             event="override_rejected", before=before, now=now, rationale=text,
+             action_outcome=proposed, proposed_outcome=proposed)
     return case
 
 

@@ -51,9 +51,8 @@ def trained_scorer() -> Any:
 @pytest.fixture(autouse=True)
 def _champion(trained_scorer: Any) -> Iterator[None]:
     from decisioning.rules.selectors import invalidate_policy_cache
-    from modeling.serving import forget, set_scorer
-
     from decisioning.selectors import hot_caches_clear
+    from modeling.serving import forget, set_scorer
 
     set_scorer(PRODUCT_CODE, trained_scorer)
     invalidate_policy_cache()  # the 1-second published-policy cache must not leak across tests

@@ -108,8 +108,13 @@ def test_both_charts_render_in_the_pdf(decision: Decision) -> None:
     d = dossier_build(decision=decision)
     pdf = FPDF()
     pdf.add_page()
+    empty = len(bytes(pdf.output()))
+    pdf = FPDF()
+    pdf.add_page()
     for svg in (d.pd_chart, d.contributions_chart):
         pdf.image(io.BytesIO(svg_for_pdf(svg).encode()), w=180)  # raises if fpdf2 cannot draw it
+    # Both charts became vector drawing operations in the page, not nothing.
+    assert len(bytes(pdf.output())) > empty + 1000
 
 
 def test_the_replay_page_says_identical(

@@ -31,15 +31,24 @@ def test_an_approved_decision_costs_three_inserts_and_nothing_else(api: APIClien
 
 def test_a_referred_decision_adds_only_its_review_case(api: APIClient, product: Any) -> None:
     api.post("/api/v1/decisions", application_body(reference="warm"), format="json")
-    with CaptureQueriesContext(connection) as queries:
-        r = api.post(
-            "/api/v1/decisions",
-            application_body(reference="K", first_name="Kay", date_of_birth="1990-01-01",
-                             annual_income="19000.00", existing_debt="14000.00",
-                             monthly_debt_payments="420.00", amount="12000.00", term_months=60),
-            format="json",
-        )
-    assert r.status_code == 201
+    # Risky but not hard-gated applicants (the body of test_it_refers_into_the_review_queue);
+    # the first that is referred is measured.
+    for i in range(20):
+        with CaptureQueriesContext(connection) as queries:
+            r = api.post(
+                "/api/v1/decisions",
+                application_body(
+                    reference=f"K{i}", first_name=f"Ref{i}", annual_income="19000.00",
+                    existing_debt="14000.00", monthly_debt_payments="420.00",
+                    monthly_expenditure="700.00", amount="12000.00", term_months=60,
+                    months_in_employment=3, employment_status="self_employed",
+                    residential_status="rent", months_at_address=4,
+                ),
+                format="json",
+            )
+        if r.json()["outcome"] == "refer":
+            break
+    assert r.json()["outcome"] == "refer"
     statements = [s for s in _writes(queries) if s not in ("SAVEPOINT", "RELEASE")]
-    expected = 4 if r.json()["outcome"] == "refer" else 3
-    assert len(statements) == expected and set(statements) == {"INSERT"}, [q["sql"][:80] for q in queries.captured_queries]
+    # application, decision, review case, audit event
+    assert statements == ["INSERT"] * 4, [q["sql"][:80] for q in queries.captured_queries]

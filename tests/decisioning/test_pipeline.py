@@ -27,7 +27,7 @@ from decisioning.engine.types import (
     ScoreResult,
     Signals,
 )
-from decisioning.signals.gateway import fetch_signals, signals_from_stored, record_to_json
+from decisioning.signals.gateway import fetch_signals, record_to_json, signals_from_stored
 
 AS_OF = dt.date(2026, 12, 4)
 

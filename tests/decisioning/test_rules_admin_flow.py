@@ -21,8 +21,8 @@ from decisioning.engine.pipeline import decide
 from decisioning.models import Decision, RuleSetSimulation, RuleSetVersion
 from decisioning.rules import selectors as rule_selectors
 from decisioning.rules import services
-from decisioning.snapshots import application_data
 from decisioning.signals.gateway import signals_from_stored
+from decisioning.snapshots import application_data
 from tests.conftest import application_body
 
 pytestmark = pytest.mark.django_db

@@ -15,8 +15,8 @@ def test_stored_applications_round_trip_into_the_core(integration: Any, product:
     call_command("generate_applications", count=5, seed=2, decide=True, client=integration[0].name, verbosity=0)
     for decision in Decision.objects.select_related("application"):
         app = application_data(decision.application)
-        from modeling.features import FEATURE_NAMES, build_vector
         from decisioning.signals.gateway import signals_from_stored
+        from modeling.features import FEATURE_NAMES, build_vector
 
         vector = build_vector(app, signals_from_stored(decision.signals), as_of=decision.created_at.date())
         stored = decision.features["values"]
