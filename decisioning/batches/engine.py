@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
+import logging
 import math
 import time
 from collections import Counter
@@ -26,10 +27,22 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from decisioning.batches import columns
 from decisioning.engine.pipeline import resolve
 from decisioning.engine.policy import Policy
-from decisioning.engine.types import ApplicationData, FeatureVector, ScoreResult, Signals
-from modeling.features import FEATURE_NAMES, FEATURE_VERSION, build_matrix
+from decisioning.engine.types import (
+    ApplicationData,
+    FeatureVector,
+    Outcome,
+    RuleAction,
+    ScoreResult,
+    Signals,
+)
+from decisioning.rules.vectorised import SIGNAL_NAMES, VECTOR_POLICIES, evaluate_chunk
+from modeling.features import FEATURE_NAMES, FEATURE_VERSION, build_matrix, build_vector, rule_context
+from modeling.scoring import IntervalParams
+
+logger = logging.getLogger(__name__)
 
 OUTCOMES = ("approve", "refer", "decline")
 #: Score-shift histogram edges (PD points, new minus original).
@@ -199,6 +212,129 @@ def _columns(scorer: MatrixScorer) -> list[int] | None:
     return [index[name] for name in scorer.feature_names]
 
 
+def intervals(params: Any, pd: np.ndarray) -> list[tuple[float, float]]:
+    """`params.interval(p)` for every PD, bit for bit: the band lookup and the arithmetic in numpy,
+    `math.log`/`math.exp` per value (numpy's may differ from libm's in the last bit; this is why
+    `interval_matrix` is not used). Checked against the scalar on the first row."""
+    values = pd.tolist()
+    if not isinstance(params, IntervalParams) or not values:
+        return [params.interval(p) for p in values]
+    band = np.searchsorted(np.asarray(params.band_edges, dtype=np.float64), pd, side="right")
+    p = np.where(1e-9 > pd, 1e-9, pd)  # _logit: min(max(p, 1e-9), 1 - 1e-9)
+    p = np.where(1.0 - 1e-9 < p, 1.0 - 1e-9, p)
+    log, exp = math.log, math.exp
+    with np.errstate(all="ignore"):
+        x = np.array([log(v) if v > 0 else math.nan for v in (p / (1.0 - p)).tolist()])
+        lo_x = x + np.asarray(params.lower_logit, dtype=np.float64)[band]
+        hi_x = x + np.asarray(params.upper_logit, dtype=np.float64)[band]
+        lo = 1.0 / (1.0 + np.array([exp(v) for v in (-lo_x).tolist()]))
+        hi = 1.0 / (1.0 + np.array([exp(v) for v in (-hi_x).tolist()]))
+    lower = np.where(pd < lo, pd, lo)  # min(lo, pd)
+    upper = np.where(pd > hi, pd, hi)  # max(hi, pd)
+    out = list(zip(lower.tolist(), upper.tolist(), strict=True))
+    if out[0] != params.interval(values[0]) or np.isnan(pd).any():
+        return [params.interval(v) for v in values]
+    return out
+
+
+def _decide_row(it: BatchItem, policy: Policy, vector: FeatureVector, score: ScoreResult | None) -> ItemResult:
+    """One row through `resolve` (the per-row path: rows the vectorised path leaves alone)."""
+    try:
+        r = resolve(it.app, signals=it.signals, policy=policy, features=vector, score=score)
+    except (ValueError, TypeError, KeyError, ArithmeticError, AssertionError) as e:
+        return ItemResult(it.item, it.reference, it.application_id, "", None, None, None,
+                          None, "", it.original_outcome, it.original_pd,
+                          error=f"{type(e).__name__}: {e}"[:300])
+    pd_value = r.pd if r.pd is None or not math.isnan(r.pd) else None
+    return ItemResult(
+        item=it.item, reference=it.reference, application_id=it.application_id,
+        outcome=r.outcome.value, pd=pd_value, pd_lower=r.pd_lower, pd_upper=r.pd_upper,
+        approved_amount=r.approved_amount, reasons=" ".join(rc.code for rc in r.reasons)[:400],
+        original_outcome=it.original_outcome, original_pd=it.original_pd,
+    )
+
+
+@dataclass
+class ChunkResults:
+    """A decided chunk as columns (one list per `ItemResult` field), in item order."""
+
+    item: list[int]
+    reference: list[str]
+    application_id: list[str | None]
+    outcome: list[str]
+    pd: list[float | None]
+    pd_lower: list[float | None]
+    pd_upper: list[float | None]
+    approved_amount: list[Decimal | None]
+    reasons: list[str]
+    original_outcome: list[str]
+    original_pd: list[float | None]
+    error: list[str]
+    #: How many rows took the per-row path (whole `resolve`), and rule evaluations done per row.
+    per_row: int = 0
+    rule_rechecks: int = 0
+
+    FIELDS = ("item", "reference", "application_id", "outcome", "pd", "pd_lower", "pd_upper",
+              "approved_amount", "reasons", "original_outcome", "original_pd", "error")
+
+    def __len__(self) -> int:
+        return len(self.item)
+
+    @classmethod
+    def empty(cls) -> ChunkResults:
+        return cls(*([] for _ in cls.FIELDS))
+
+    @classmethod
+    def from_items(cls, results: Sequence[ItemResult]) -> ChunkResults:
+        out = cls.empty()
+        for r in results:
+            for name in cls.FIELDS:
+                getattr(out, name).append(getattr(r, name))
+        return out
+
+    def extend(self, other: ChunkResults) -> None:
+        for name in self.FIELDS:
+            getattr(self, name).extend(getattr(other, name))
+        self.per_row += other.per_row
+        self.rule_rechecks += other.rule_rechecks
+
+    def items(self) -> list[ItemResult]:
+        return [ItemResult(*row) for row in zip(*(getattr(self, n) for n in self.FIELDS), strict=True)]
+
+    def stats(self) -> ChunkStats:
+        """`ChunkStats.add` over every row, column-wise (same sums, same order)."""
+        s = ChunkStats()
+        n = len(self.item)
+        s.count = n
+        ok = [i for i in range(n) if not self.error[i]]
+        s.errors = n - len(ok)
+        s.outcomes = Counter(self.outcome[i] for i in ok)
+        pds = [self.pd[i] for i in ok if self.pd[i] is not None]
+        s.pd_n = len(pds)
+        s.pd_sum = _seq_sum(pds)
+        compared = [i for i in ok if self.original_outcome[i]]
+        s.compared = len(compared)
+        s.flips = Counter(f"{self.original_outcome[i]}>{self.outcome[i]}" for i in compared)
+        pairs = [(self.pd[i], self.original_pd[i]) for i in ok
+                 if self.pd[i] is not None and self.original_pd[i] is not None]
+        if pairs:
+            shifts = [p - o for p, o in pairs]
+            s.shift_n = len(pairs)
+            s.original_pd_sum = _seq_sum([o for _, o in pairs])
+            s.shift_sum = _seq_sum(shifts)
+            s.shift_abs_sum = _seq_sum([abs(x) for x in shifts])
+            bins = np.searchsorted(SHIFT_EDGES, np.array(shifts), side="right")
+            s.shift_hist = np.bincount(bins, minlength=len(SHIFT_EDGES) + 1).tolist()
+        return s
+
+
+def _seq_sum(values: Sequence[float]) -> float:
+    total = 0.0
+    for v in values:
+        total += v
+    return total
+
+
 def decide_items(
     items: Sequence[BatchItem],
     *,
@@ -206,60 +342,187 @@ def decide_items(
     scorer: MatrixScorer | None,
     timings: Timings | None = None,
 ) -> list[ItemResult]:
-    """Decide a chunk: vectorised features and scores, `resolve` per row. A row that cannot be
-    decided (malformed stored data) is an error result, never a crash of the chunk."""
+    """`decide_chunk` as a list of `ItemResult`."""
+    return decide_chunk(items, policy=policy, scorer=scorer, timings=timings).items()
+
+
+def decide_chunk(
+    items: Sequence[BatchItem],
+    *,
+    policy: Policy,
+    scorer: MatrixScorer | None,
+    timings: Timings | None = None,
+    vectorised: bool = True,
+) -> ChunkResults:
+    """Decide a chunk column-wise; every result equals per-row `resolve` (module docstring).
+
+    1. features: the chunk's columns and the catalogue matrix (`columns.feature_matrix`, checked
+       against `build_vector` on the first row of every chunk; `build_matrix` otherwise);
+    2. scoring: one `score_matrix`; the interval per row by the scalar band lookup (bit-exact);
+    3. rules: every rule column-wise (`rules.vectorised`); the (row, rule) pairs it cannot decide
+       exactly, and every rule it cannot translate, by `Rule.evaluate` on that row's context;
+    4. outcome and reasons: rows are grouped by everything `resolve`'s precedence looks at (each
+       rule's fired/error flag, the missing signals, the adjusted PD's cut-off band); `resolve`
+       itself decides the first row of each group and must reproduce that row's vectorised flags
+       and PD, and the group shares its outcome and reason codes. A group whose first row does
+       not reproduce, a group approved with an amount cap, and a row with no usable PD, go
+       through `resolve` row by row.
+
+    With `vectorised=False` every row goes through `resolve` (the reference path).
+    """
     timings = timings if timings is not None else Timings()
     if not items:
-        return []
+        return ChunkResults.empty()
     t0 = time.perf_counter()
-    X = build_matrix([(it.app, it.signals, it.as_of) for it in items])
+    cases = [(it.app, it.signals, it.as_of) for it in items]
+    cols = columns.extract(cases) if vectorised else None
+    X = columns.feature_matrix(cols) if cols is not None else None
+    if X is not None:
+        first = build_vector(items[0].app, items[0].signals, as_of=items[0].as_of).values
+        if not np.array_equal(X[0], np.asarray(first), equal_nan=True):  # pragma: no cover - a drifted catalogue
+            logger.warning("vectorised features differ from the catalogue; using build_matrix")
+            X = None
+    if X is None:
+        X = build_matrix(cases)
     t1 = time.perf_counter()
-    pds: list[float] | None = None
+    pd_arr: np.ndarray | None = None
+    bounds: list[tuple[float, float]] = []
     if scorer is not None:
-        cols = _columns(scorer)
-        Xs = (X if cols is None else X[:, cols]).astype(np.float32)
-        pds = scorer.score_matrix(Xs).tolist()
-        # The scalar interval, not `interval_matrix`: numpy's log/exp can differ from math's in
-        # the last bit, and a batch must give exactly what `decide` gives (~1 us a row).
-        interval = scorer.interval.interval
-        bounds = [interval(p) for p in pds]
+        col_order = _columns(scorer)
+        Xs = (X if col_order is None else X[:, col_order]).astype(np.float32)
+        pd_arr = np.asarray(scorer.score_matrix(Xs), dtype=np.float64)
+        bounds = intervals(scorer.interval, pd_arr)
     t2 = time.perf_counter()
     rows = X.tolist()
-    out: list[ItemResult] = []
-    for i, it in enumerate(items):
-        vector = FeatureVector(version=FEATURE_VERSION, names=FEATURE_NAMES, values=tuple(rows[i]))
-        score = None
-        if scorer is not None and pds is not None:
-            score = ScoreResult(
-                model_name=scorer.model_name, model_version=scorer.model_version,
-                model_hash=scorer.model_hash, pd=pds[i], pd_lower=bounds[i][0], pd_upper=bounds[i][1],
-                contributions=(),
-            )
-        try:
-            r = resolve(it.app, signals=it.signals, policy=policy, features=vector, score=score)
-        except (ValueError, TypeError, KeyError, ArithmeticError, AssertionError) as e:
-            out.append(ItemResult(it.item, it.reference, it.application_id, "", None, None, None,
-                                  None, "", it.original_outcome, it.original_pd,
-                                  error=f"{type(e).__name__}: {e}"[:300]))
-            continue
-        pd_value = r.pd if r.pd is None or not math.isnan(r.pd) else None
-        out.append(
-            ItemResult(
-                item=it.item,
-                reference=it.reference,
-                application_id=it.application_id,
-                outcome=r.outcome.value,
-                pd=pd_value,
-                pd_lower=r.pd_lower,
-                pd_upper=r.pd_upper,
-                approved_amount=r.approved_amount,
-                reasons=" ".join(rc.code for rc in r.reasons)[:400],
-                original_outcome=it.original_outcome,
-                original_pd=it.original_pd,
-            )
-        )
+    pds = pd_arr.tolist() if pd_arr is not None else None
+
+    def vector(i: int) -> FeatureVector:
+        return FeatureVector(version=FEATURE_VERSION, names=FEATURE_NAMES, values=tuple(rows[i]))
+
+    def score(i: int) -> ScoreResult | None:
+        if scorer is None or pds is None:
+            return None
+        return ScoreResult(model_name=scorer.model_name, model_version=scorer.model_version,
+                           model_hash=scorer.model_hash, pd=pds[i], pd_lower=bounds[i][0],
+                           pd_upper=bounds[i][1], contributions=())
+
+    if cols is None:
+        out = ChunkResults.from_items([_decide_row(it, policy, vector(i), score(i)) for i, it in enumerate(items)])
+        out.per_row = len(items)
+    else:
+        out = _vectorised(items, policy, cols, X, pd_arr, bounds, vector, score)
     t3 = time.perf_counter()
     timings.features += t1 - t0
     timings.scoring += t2 - t1
     timings.rules += t3 - t2
+    return out
+
+
+def _vectorised(
+    items: Sequence[BatchItem],
+    policy: Policy,
+    cols: columns.ChunkColumns,
+    X: np.ndarray,
+    pd_arr: np.ndarray | None,
+    bounds: list[tuple[float, float]],
+    vector: Any,
+    score: Any,
+) -> ChunkResults:
+    n = len(items)
+    vp = VECTOR_POLICIES.get(policy)
+    rcols = columns.rule_columns(cols, X, pd_arr, vp.reads)
+    chunk = evaluate_chunk(vp, rcols, n)
+    fired, error = chunk.fired, chunk.error
+    rechecks = 0
+    todo = np.flatnonzero(chunk.recheck.any(axis=1))
+    for i in todo.tolist():
+        s = score(i)
+        ctx = rule_context(items[i].app, items[i].signals, vector(i), s.pd if s is not None else None)
+        for k in np.flatnonzero(chunk.recheck[i]).tolist():
+            r = policy.rules[k].evaluate(ctx)
+            fired[i, k], error[i, k] = r.fired, bool(r.error)
+            rechecks += 1
+
+    # resolve's arithmetic on the PD, column-wise and in the same order (sum of adjustments in
+    # rule order, then max(0, ·) and min(1, ·) with Python's semantics).
+    missing = np.column_stack([cols.absent[s] for s in SIGNAL_NAMES])
+    per_row = np.zeros(n, dtype=bool)
+    if pd_arr is not None:
+        shift = np.zeros(n)
+        for k, rule in enumerate(policy.rules):
+            if rule.action == RuleAction.ADJUST_SCORE:
+                shift = shift + np.where(fired[:, k], rule.parameter or 0.0, 0.0)
+        raw = pd_arr + shift
+        lo = np.where(raw > 0.0, raw, 0.0)
+        adjusted = np.where(lo < 1.0, lo, 1.0)
+        per_row |= np.isnan(pd_arr)
+        band = np.where(adjusted <= policy.cutoffs.approve_max_pd, 0,
+                        np.where(adjusted > policy.cutoffs.decline_min_pd, 2, 1))
+    else:
+        adjusted = np.full(n, np.nan)
+        band = np.zeros(n, dtype=np.int64)
+    bits = np.column_stack([fired, error, missing, band == 1, band == 2]).astype(np.uint8)
+    keys = np.packbits(bits, axis=1)
+    keys = np.ascontiguousarray(keys).view(np.dtype((np.void, keys.shape[1]))).ravel()
+    _, first, group = np.unique(keys, return_index=True, return_inverse=True)
+    group = group.ravel()
+
+    g_outcome: list[str] = []
+    g_reasons: list[str] = []
+    g_per_row = np.zeros(len(first), dtype=bool)
+    for g, i in enumerate(first.tolist()):
+        outcome, reasons = "", ""
+        try:
+            r = resolve(items[i].app, signals=items[i].signals, policy=policy, features=vector(i), score=score(i))
+        except (ValueError, TypeError, KeyError, ArithmeticError, AssertionError):
+            g_per_row[g] = True
+        else:
+            same = (
+                [x.fired for x in r.rule_results] == fired[i].tolist()
+                and [bool(x.error) for x in r.rule_results] == error[i].tolist()
+                and ((r.pd is None and pd_arr is None) or (r.pd is not None and r.pd == adjusted[i]))
+            )
+            capped = r.outcome == Outcome.APPROVE and any(
+                x.fired and x.action == RuleAction.CAP_AMOUNT for x in r.rule_results
+            )
+            if not same:
+                logger.warning("vectorised rules disagree with resolve on a row of policy %s; "
+                               "deciding its group row by row", policy.version)
+            if not same or capped:
+                g_per_row[g] = True
+            outcome = r.outcome.value
+            reasons = " ".join(rc.code for rc in r.reasons)[:400]
+        g_outcome.append(outcome)
+        g_reasons.append(reasons)
+    per_row |= g_per_row[group]
+
+    outcome_list = np.array(g_outcome, dtype=object)[group].tolist()
+    reasons_list = np.array(g_reasons, dtype=object)[group].tolist()
+    if pd_arr is not None:
+        pd_list: list[float | None] = adjusted.tolist()
+        lower: list[float | None] = [b[0] for b in bounds]
+        upper: list[float | None] = [b[1] for b in bounds]
+    else:
+        pd_list = lower = upper = [None] * n
+    out = ChunkResults(
+        item=[it.item for it in items],
+        reference=[it.reference for it in items],
+        application_id=[it.application_id for it in items],
+        outcome=outcome_list,
+        pd=pd_list,
+        pd_lower=list(lower),
+        pd_upper=list(upper),
+        approved_amount=[it.app.requested_amount if o == "approve" else None
+                         for it, o in zip(items, outcome_list, strict=True)],
+        reasons=reasons_list,
+        original_outcome=[it.original_outcome for it in items],
+        original_pd=[it.original_pd for it in items],
+        error=[""] * n,
+        rule_rechecks=rechecks,
+    )
+    for i in np.flatnonzero(per_row).tolist():
+        row = _decide_row(items[i], policy, vector(i), score(i))
+        for name in ChunkResults.FIELDS:
+            getattr(out, name)[i] = getattr(row, name)
+        out.per_row += 1
     return out

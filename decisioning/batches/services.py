@@ -29,7 +29,7 @@ from audit.services import Actor, audit_record
 from config.errors import ApplicationError, NotFound
 from decisioning import selectors
 from decisioning.batches import sources, storage
-from decisioning.batches.engine import ChunkStats, Timings, decide_items
+from decisioning.batches.engine import ChunkResults, ChunkStats, ItemResult, Timings, decide_chunk
 from decisioning.models import Batch, BatchChunk, IntegrationClient, Product
 
 logger = logging.getLogger(__name__)
@@ -261,17 +261,17 @@ def chunk_process(*, chunk_id: int, token: str, method: str | None = None, timin
     policy, scorer = _policy_and_scorer(batch)
     items, failed = sources.load_items(batch, chunk)
     t.load = time.perf_counter() - t0
-    results = decide_items(items, policy=policy, scorer=scorer, timings=t)
-    from decisioning.batches.engine import ItemResult
-
-    results += [ItemResult(n, ref, None, "", None, None, None, None, "", "", None, error=err) for n, ref, err in failed]
-    stats = ChunkStats()
-    samples: list[dict[str, Any]] = []
-    for r in results:
-        stats.add(r)
-        if r.error and len(samples) < MAX_ERROR_SAMPLES:
-            samples.append({"item": r.item, "reference": r.reference, "error": r.error})
+    results = decide_chunk(items, policy=policy, scorer=scorer, timings=t)
+    if failed:
+        results.extend(ChunkResults.from_items(
+            [ItemResult(n, ref, None, "", None, None, None, None, "", "", None, error=err) for n, ref, err in failed]
+        ))
     t1 = time.perf_counter()
+    stats = results.stats()
+    samples: list[dict[str, Any]] = [
+        {"item": results.item[i], "reference": results.reference[i], "error": results.error[i]}
+        for i in range(len(results)) if results.error[i]
+    ][:MAX_ERROR_SAMPLES]
     try:
         with transaction.atomic():
             finished = BatchChunk.objects.filter(
@@ -282,7 +282,9 @@ def chunk_process(*, chunk_id: int, token: str, method: str | None = None, timin
                 return "lost"
             storage.store(batch.pk, results, method=method)
             t.storage = time.perf_counter() - t1
-            BatchChunk.objects.filter(pk=chunk_id).update(timings=t.as_dict())
+            BatchChunk.objects.filter(pk=chunk_id).update(
+                timings={**t.as_dict(), "per_row": results.per_row, "rule_rechecks": results.rule_rechecks}
+            )
             Batch.objects.filter(pk=batch.pk).update(
                 done=F("done") + stats.count, errors=F("errors") + stats.errors,
                 chunks_done=F("chunks_done") + 1,
@@ -291,6 +293,7 @@ def chunk_process(*, chunk_id: int, token: str, method: str | None = None, timin
         # Another claim of this chunk already stored these items: nothing duplicated, nothing lost.
         logger.warning("batch %s chunk %s: results already stored; discarding this run", batch.pk, chunk.seq)
         return "lost"
+    t.storage = time.perf_counter() - t1  # with the commit
     if timings is not None:
         timings.add(t)
     return "done"

@@ -434,6 +434,8 @@ def compile_condition(text: str) -> tuple[Callable[[Context], bool], tuple[str, 
             raise TypeError(f"condition gave {_type_name(result)}, not true/false")
         return result
 
+    # The source text travels with the callable so that `rules.vectorised` can translate it.
+    condition.expression = parsed.text  # type: ignore[attr-defined]
     return condition, reads
 
 
