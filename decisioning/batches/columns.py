@@ -78,14 +78,36 @@ class ChunkColumns:
     signals: list[Signals]
 
 
-_APP_NUMBERS = ("annual_income", "monthly_expenditure", "existing_debt", "monthly_debt_payments",
-                "requested_amount", "months_at_address", "months_in_employment", "dependants")
+_APP_NUMBERS = (
+    "annual_income",
+    "monthly_expenditure",
+    "existing_debt",
+    "monthly_debt_payments",
+    "requested_amount",
+    "months_at_address",
+    "months_in_employment",
+    "dependants",
+)
 # Not `total_unsecured_balance` (a Decimal, ~1 us a row to convert): no feature uses it, so it
 # is converted only when a rule reads it (`rule_columns`).
-_BUREAU = ("score", "ccj_count_6y", "defaults_count_6y", "arrears_count_12m", "searches_6m",
-           "revolving_utilisation")
-_app_other = attrgetter("term_months", "uk_resident", "bankrupt_or_iva", "date_of_birth",
-                        "employment_status", "residential_status", "purpose", "postcode")
+_BUREAU = (
+    "score",
+    "ccj_count_6y",
+    "defaults_count_6y",
+    "arrears_count_12m",
+    "searches_6m",
+    "revolving_utilisation",
+)
+_app_other = attrgetter(
+    "term_months",
+    "uk_resident",
+    "bankrupt_or_iva",
+    "date_of_birth",
+    "employment_status",
+    "residential_status",
+    "purpose",
+    "postcode",
+)
 
 
 def _signal(objs: list[Any], names: Sequence[str]) -> tuple[list[np.ndarray], np.ndarray]:
@@ -95,7 +117,9 @@ def _signal(objs: list[Any], names: Sequence[str]) -> tuple[list[np.ndarray], np
     present = [o for o in objs if o is not None]
     out = []
     for name in names:
-        got = np.fromiter(map(float, map(attrgetter(name), present)), dtype=np.float64, count=len(present))
+        got = np.fromiter(
+            map(float, map(attrgetter(name), present)), dtype=np.float64, count=len(present)
+        )
         if len(present) == n:
             out.append(got)
         else:
@@ -146,7 +170,9 @@ def extract(cases: Sequence[tuple[ApplicationData, Signals, dt.date]]) -> ChunkC
     raw["sanctions.sanctions_hit"], raw["sanctions.pep_hit"] = values[0] != 0, values[1] != 0
     values, absent["fraud"] = _signal(fraud, ("fraud_score",))
     raw["fraud.fraud_score"] = values[0]
-    text["fraud.device_risk"] = np.array(["" if f is None else f.device_risk for f in fraud], dtype=object)
+    text["fraud.device_risk"] = np.array(
+        ["" if f is None else f.device_risk for f in fraud], dtype=object
+    )
     return ChunkColumns(n=n, raw=raw, text=text, absent=absent, signals=sigs)
 
 
@@ -174,8 +200,10 @@ def feature_matrix(c: ChunkColumns) -> np.ndarray | None:
         "debt_to_income": r["existing_debt"] / floor,
         "loan_to_income": r["requested_amount"] / floor,
         "monthly_repayment": repayment,
-        "disposable_income": net_monthly_income(income) - r["monthly_expenditure"]
-        - r["monthly_debt_payments"] - repayment,
+        "disposable_income": net_monthly_income(income)
+        - r["monthly_expenditure"]
+        - r["monthly_debt_payments"]
+        - repayment,
         "bureau_score": signal("bureau.score", "bureau"),
         "revolving_utilisation": signal("bureau.revolving_utilisation", "bureau"),
         "searches_6m": signal("bureau.searches_6m", "bureau"),
@@ -196,11 +224,20 @@ def feature_matrix(c: ChunkColumns) -> np.ndarray | None:
     return np.column_stack([cols[name] for name in fc.FEATURE_NAMES]).astype(np.float64, copy=False)
 
 
-_APPLICANT_NUMBERS = ("months_at_address", "months_in_employment", "annual_income",
-                      "monthly_expenditure", "existing_debt", "monthly_debt_payments", "dependants")
+_APPLICANT_NUMBERS = (
+    "months_at_address",
+    "months_in_employment",
+    "annual_income",
+    "monthly_expenditure",
+    "existing_debt",
+    "monthly_debt_payments",
+    "dependants",
+)
 
 
-def rule_columns(c: ChunkColumns, X: np.ndarray, pd: np.ndarray | None, reads: Sequence[str]) -> dict[str, Column]:
+def rule_columns(
+    c: ChunkColumns, X: np.ndarray, pd: np.ndarray | None, reads: Sequence[str]
+) -> dict[str, Column]:
     """The rule context (`modeling.features.rule_context`) of the paths a policy reads."""
     index = {name: i for i, name in enumerate(fc.FEATURE_NAMES)}
     out: dict[str, Column] = {}
@@ -216,9 +253,10 @@ def rule_columns(c: ChunkColumns, X: np.ndarray, pd: np.ndarray | None, reads: S
             col = nan_column(X[:, index[name]])
         elif path == "applicant.age":
             col = nan_column(X[:, index["age"]])
-        elif ns == "applicant" and name in _APPLICANT_NUMBERS:
-            col = Column(c.raw[name])
-        elif path in ("applicant.uk_resident", "applicant.bankrupt_or_iva"):
+        elif (ns == "applicant" and name in _APPLICANT_NUMBERS) or path in (
+            "applicant.uk_resident",
+            "applicant.bankrupt_or_iva",
+        ):
             col = Column(c.raw[name])
         elif ns == "applicant":
             col = Column(c.text[name])
@@ -236,10 +274,7 @@ def rule_columns(c: ChunkColumns, X: np.ndarray, pd: np.ndarray | None, reads: S
             values = c.text[path] if path in c.text else c.raw[path]
             col = Column(values, null if null.any() else None)
         elif path == "model.pd":
-            if pd is None:
-                col = Column(np.zeros(c.n), np.ones(c.n, dtype=bool))
-            else:
-                col = nan_column(pd)
+            col = Column(np.zeros(c.n), np.ones(c.n, dtype=bool)) if pd is None else nan_column(pd)
         elif path == "signals.missing":
             col = Column({s: c.absent[s] for s in SIGNAL_NAMES})
         if col is None:

@@ -39,7 +39,13 @@ from decisioning.engine.types import (
     Signals,
 )
 from decisioning.rules.vectorised import SIGNAL_NAMES, VECTOR_POLICIES, evaluate_chunk
-from modeling.features import FEATURE_NAMES, FEATURE_VERSION, build_matrix, build_vector, rule_context
+from modeling.features import (
+    FEATURE_NAMES,
+    FEATURE_VERSION,
+    build_matrix,
+    build_vector,
+    rule_context,
+)
 from modeling.scoring import IntervalParams
 
 logger = logging.getLogger(__name__)
@@ -220,8 +226,8 @@ def intervals(params: Any, pd: np.ndarray) -> list[tuple[float, float]]:
     if not isinstance(params, IntervalParams) or not values:
         return [params.interval(p) for p in values]
     band = np.searchsorted(np.asarray(params.band_edges, dtype=np.float64), pd, side="right")
-    p = np.where(1e-9 > pd, 1e-9, pd)  # _logit: min(max(p, 1e-9), 1 - 1e-9)
-    p = np.where(1.0 - 1e-9 < p, 1.0 - 1e-9, p)
+    p = np.where(pd < 1e-9, 1e-9, pd)  # _logit: min(max(p, 1e-9), 1 - 1e-9)
+    p = np.where(p > 1.0 - 1e-9, 1.0 - 1e-9, p)
     log, exp = math.log, math.exp
     with np.errstate(all="ignore"):
         x = np.array([log(v) if v > 0 else math.nan for v in (p / (1.0 - p)).tolist()])
@@ -418,6 +424,60 @@ def decide_chunk(
     return out
 
 
+def _rule_flags(
+    items: Sequence[BatchItem],
+    policy: Policy,
+    cols: columns.ChunkColumns,
+    X: np.ndarray,
+    pd_arr: np.ndarray | None,
+    vector: Any,
+    score: Any,
+) -> tuple[np.ndarray, np.ndarray, int]:
+    """Every rule's fired and error flag for every row: column-wise, then `Rule.evaluate` on the
+    row's context for each (row, rule) the columns could not decide."""
+    vp = VECTOR_POLICIES.get(policy)
+    rcols = columns.rule_columns(cols, X, pd_arr, vp.reads)
+    chunk = evaluate_chunk(vp, rcols, len(items))
+    fired, error = chunk.fired, chunk.error
+    rechecks = 0
+    for i in np.flatnonzero(chunk.recheck.any(axis=1)).tolist():
+        s = score(i)
+        ctx = rule_context(items[i].app, items[i].signals, vector(i), s.pd if s is not None else None)
+        for k in np.flatnonzero(chunk.recheck[i]).tolist():
+            r = policy.rules[k].evaluate(ctx)
+            fired[i, k], error[i, k] = r.fired, bool(r.error)
+            rechecks += 1
+    return fired, error, rechecks
+
+
+def rule_flags(items: Sequence[BatchItem], *, policy: Policy, scorer: MatrixScorer | None) -> tuple[np.ndarray, np.ndarray]:
+    """(fired, error), each (rows, rules), as the batch engine computes them (for tests and tools)."""
+    cases = [(it.app, it.signals, it.as_of) for it in items]
+    cols = columns.extract(cases)
+    X = columns.feature_matrix(cols)
+    if X is None:
+        X = build_matrix(cases)
+    pd_arr = None
+    if scorer is not None:
+        order = _columns(scorer)
+        pd_arr = np.asarray(scorer.score_matrix((X if order is None else X[:, order]).astype(np.float32)),
+                            dtype=np.float64)
+    rows = X.tolist()
+
+    def vector(i: int) -> FeatureVector:
+        return FeatureVector(version=FEATURE_VERSION, names=FEATURE_NAMES, values=tuple(rows[i]))
+
+    def score(i: int) -> ScoreResult | None:
+        if pd_arr is None or scorer is None:
+            return None
+        p = float(pd_arr[i])
+        return ScoreResult(model_name=scorer.model_name, model_version=scorer.model_version,
+                           model_hash="", pd=p, pd_lower=p, pd_upper=p, contributions=())
+
+    fired, error, _ = _rule_flags(items, policy, cols, X, pd_arr, vector, score)
+    return fired, error
+
+
 def _vectorised(
     items: Sequence[BatchItem],
     policy: Policy,
@@ -429,19 +489,7 @@ def _vectorised(
     score: Any,
 ) -> ChunkResults:
     n = len(items)
-    vp = VECTOR_POLICIES.get(policy)
-    rcols = columns.rule_columns(cols, X, pd_arr, vp.reads)
-    chunk = evaluate_chunk(vp, rcols, n)
-    fired, error = chunk.fired, chunk.error
-    rechecks = 0
-    todo = np.flatnonzero(chunk.recheck.any(axis=1))
-    for i in todo.tolist():
-        s = score(i)
-        ctx = rule_context(items[i].app, items[i].signals, vector(i), s.pd if s is not None else None)
-        for k in np.flatnonzero(chunk.recheck[i]).tolist():
-            r = policy.rules[k].evaluate(ctx)
-            fired[i, k], error[i, k] = r.fired, bool(r.error)
-            rechecks += 1
+    fired, error, rechecks = _rule_flags(items, policy, cols, X, pd_arr, vector, score)
 
     # resolve's arithmetic on the PD, column-wise and in the same order (sum of adjustments in
     # rule order, then max(0, ·) and min(1, ·) with Python's semantics).

@@ -9,7 +9,7 @@ It is a *second evaluator*, so it is built to be provably identical to the first
 
 - it translates only a small, statically typed subset of the language: field reads, number /
   text / true-false literals, `+ - * /`, unary minus, `abs()`, the six comparisons, `and`, `or`,
-  `not` / `!`, `in` / `not in` over a literal list or interval (`[a..b]`, `(a..b)`, `]a..b]`),
+  `not` / `!`, `in` / `not in` over a literal list or interval (`[a..b]`, `(a..b)`, `[a..b)`, `(a..b]`),
   `'bureau' in signals.missing` and `len(signals.missing)`. Anything else leaves that rule to
   the per-row evaluator (the caller runs `Rule.evaluate` on every row for it);
 - missing values follow `compile_condition`: a read value that is absent makes the rule an error
@@ -221,18 +221,20 @@ class _Parser:
         raise Untranslatable(f"unexpected {value!r}")
 
     def container(self) -> tuple:
-        """`[a, b, …]` (a list of literals) or an interval `[a..b]`, `(a..b)`, `]a..b]`, `[a..b)`."""
+        """`[a, b, …]` (a list of literals) or an interval `[a..b]`, `(a..b)`, `(a..b]`, `[a..b)`.
+        ZEN's reversed brackets (`]a..b]`, `[a..b[`) mean something else (measured: `x in ]1..5]`
+        holds for 0) and are not translated."""
         kind, value = self.take()
         if kind == "name" and value in FIELDS:
             return ("field", value)
-        if kind != "op" or value not in ("[", "(", "]"):
+        if kind != "op" or value not in ("[", "("):
             raise Untranslatable("`in` needs a literal list, an interval or a list field")
         open_closed = value == "["
         items = [self.literal()]
         if self.accept(".."):
             hi = self.literal()
             closer = self.take()
-            if closer[1] not in ("]", ")", "["):
+            if closer[1] not in ("]", ")"):
                 raise Untranslatable("bad interval")
             return ("interval", items[0], hi, open_closed, closer[1] == "]")
         if value != "[":
@@ -311,9 +313,11 @@ def _compile(node: tuple) -> tuple[str, Evaluator]:
         path = node[1]
         kind = _field_kind(path)
         if kind == "number":
+
             def number(cols: Columns) -> _Val:
                 v = cols[path].values
                 return _Val("number", v, _integral(v))
+
             return kind, number
         return kind, lambda cols: _Val(kind, cols[path].values)
     if tag == "not":
@@ -324,6 +328,7 @@ def _compile(node: tuple) -> tuple[str, Evaluator]:
         def negate(cols: Columns) -> _Val:
             x = inner(cols)
             return _Val("bool", np.logical_not(x.v), unc=x.unc)
+
         return "bool", negate
     if tag == "neg":
         kind, inner = _compile(node[1])
@@ -333,6 +338,7 @@ def _compile(node: tuple) -> tuple[str, Evaluator]:
         def minus(cols: Columns) -> _Val:
             x = inner(cols)
             return _Val("number", -x.v, x.exact, x.unc)
+
         return "number", minus
     if tag in ("and", "or"):
         lk, left = _compile(node[1])
@@ -344,6 +350,7 @@ def _compile(node: tuple) -> tuple[str, Evaluator]:
         def logic(cols: Columns) -> _Val:
             a, b = left(cols), right(cols)
             return _Val("bool", op(a.v, b.v), unc=_or(a.unc, b.unc))
+
         return "bool", logic
     if tag == "arith":
         _, sym, ln, rn = node
@@ -362,11 +369,14 @@ def _compile(node: tuple) -> tuple[str, Evaluator]:
             def absolute(cols: Columns) -> _Val:
                 x = inner(cols)
                 return _Val("number", np.abs(x.v), x.exact, x.unc)
+
             return "number", absolute
         if name == "len" and len(args) == 1 and args[0] == ("field", "signals.missing"):
+
             def count(cols: Columns) -> _Val:
                 m = cols["signals.missing"].values
                 return _Val("number", sum(m[s].astype(np.float64) for s in SIGNAL_NAMES), True)
+
             return "number", count
         raise Untranslatable(f"function {name}")
     if tag == "cmp":
@@ -400,14 +410,23 @@ def _arith(sym: str, left: Evaluator, right: Evaluator) -> Evaluator:
             bad = ~np.isfinite(v) | (np.abs(v) > OVERFLOW_LIMIT)
         if bad.any():
             unc = _or(unc, bad)
-        exact = a.exact & b.exact & _integral(v) if sym == "/" else a.exact & b.exact & (np.abs(v) < EXACT_LIMIT)
+        exact = (
+            a.exact & b.exact & _integral(v)
+            if sym == "/"
+            else a.exact & b.exact & (np.abs(v) < EXACT_LIMIT)
+        )
         return _Val("number", v, exact, unc)
+
     return run
 
 
 _CMP: dict[str, Callable[[Any, Any], Any]] = {
-    "==": np.equal, "!=": np.not_equal, "<": np.less, "<=": np.less_equal,
-    ">": np.greater, ">=": np.greater_equal,
+    "==": np.equal,
+    "!=": np.not_equal,
+    "<": np.less,
+    "<=": np.less_equal,
+    ">": np.greater,
+    ">=": np.greater_equal,
 }
 
 
@@ -436,6 +455,7 @@ def _comparison(sym: str, lk: str, left: Evaluator, rk: str, right: Evaluator) -
         if lk == "number":
             unc = _or(unc, _near(a, b))
         return _Val("bool", np.asarray(op(a.v, b.v), dtype=bool), unc=unc)
+
     return run
 
 
@@ -450,18 +470,24 @@ def _membership(item: tuple, container: tuple) -> Evaluator:
             m = cols["signals.missing"].values
             n = len(next(iter(m.values())))
             return _Val("bool", m[name].copy() if name in m else np.zeros(n, dtype=bool))
+
         return missing
     kind, value = _compile(item)
     if container[0] == "interval":
         _, lo, hi, lo_closed, hi_closed = container
         if kind != "number" or lo[1] != "number" or hi[1] != "number":
             raise Untranslatable("interval of non-numbers")
-        lo_eval = _comparison(">=" if lo_closed else ">", "number", value, "number", _compile(lo)[1])
-        hi_eval = _comparison("<=" if hi_closed else "<", "number", value, "number", _compile(hi)[1])
+        lo_eval = _comparison(
+            ">=" if lo_closed else ">", "number", value, "number", _compile(lo)[1]
+        )
+        hi_eval = _comparison(
+            "<=" if hi_closed else "<", "number", value, "number", _compile(hi)[1]
+        )
 
         def interval(cols: Columns) -> _Val:
             a, b = lo_eval(cols), hi_eval(cols)
             return _Val("bool", a.v & b.v, unc=_or(a.unc, b.unc))
+
         return interval
     items = container[1]
     if any(lit[1] != kind for lit in items):
@@ -476,6 +502,7 @@ def _membership(item: tuple, container: tuple) -> Evaluator:
             out = r.v if out is None else out | r.v
             unc = _or(unc, r.unc)
         return _Val("bool", out, unc=unc)
+
     return member
 
 
@@ -562,7 +589,9 @@ def compile_rule(index: int, rule: Rule, policy: Policy, *, probes: int = 256) -
 
 
 def compile_vector_policy(policy: Policy) -> VectorPolicy:
-    return VectorPolicy(policy, tuple(compile_rule(i, r, policy) for i, r in enumerate(policy.rules)))
+    return VectorPolicy(
+        policy, tuple(compile_rule(i, r, policy) for i, r in enumerate(policy.rules))
+    )
 
 
 class _Cache:
@@ -618,7 +647,9 @@ def evaluate_chunk(vp: VectorPolicy, cols: Columns, n: int) -> ChunkRules:
 # ---- columns from contexts (probes, tests) ----------------------------------------------------------
 
 
-def columns_from_contexts(contexts: Sequence[Mapping[str, Mapping[str, Any]]], reads: Sequence[str]) -> dict[str, Column]:
+def columns_from_contexts(
+    contexts: Sequence[Mapping[str, Mapping[str, Any]]], reads: Sequence[str]
+) -> dict[str, Column]:
     """Columns of the given rule contexts (the shape of `modeling.features.rule_context`).
     Slow (per value); the batch engine builds its columns directly from the chunk."""
     n = len(contexts)
@@ -656,7 +687,9 @@ def _literals(tree: Any) -> list[Any]:
     return found
 
 
-def probe_contexts(reads: Sequence[str], literals: Sequence[Any], n: int, seed: int = 0) -> list[dict[str, dict[str, Any]]]:
+def probe_contexts(
+    reads: Sequence[str], literals: Sequence[Any], n: int, seed: int = 0
+) -> list[dict[str, dict[str, Any]]]:
     """Rule contexts mixing typical values, the expression's own literals and their neighbours,
     small integers, and missing values, for the compile-time agreement check."""
     rng = random.Random(seed)
