@@ -114,8 +114,127 @@ def test_filters_by_ids_and_date(three: list[Decision], tmp_path: Path) -> None:
 def test_keyset_pagination_covers_every_decision_once(three: list[Decision]) -> None:
     from audit.exports import ExportFilter, iter_decisions
 
-    seen = [d.pk for chunk in iter_decisions(ExportFilter(), chunk=2) for d, _ in chunk]
-    assert seen == [d.pk for d in three]
+    seen = [pk for page in iter_decisions(ExportFilter(), chunk=2) for pk in page]
+    assert seen == [str(d.pk) for d in three]
+
+
+def _reference_record(d: Decision, personal: bool) -> dict[str, Any]:
+    """The record as the first version of the export built it, from model instances and the
+    standard library's JSON: the fast path (values, orjson) must give the same bytes."""
+    from decisioning.selectors import final_outcome
+    from modeling.features import age_years
+
+    app, case = d.application, getattr(d, "review_case", None)
+    event = AuditEvent.objects.filter(
+        subject_type="decision", event_type="decision.created", subject_id=str(d.pk)
+    ).first()
+    application: dict[str, Any] = {
+        "reference": app.reference,
+        "identity_hash": app.identity_hash,
+        "age_at_decision": age_years(app.date_of_birth, d.created_at.date()),
+        "uk_resident": app.uk_resident,
+        "residential_status": app.residential_status,
+        "months_at_address": app.months_at_address,
+        "employment_status": app.employment_status,
+        "months_in_employment": app.months_in_employment,
+        "annual_income": str(app.annual_income),
+        "monthly_expenditure": str(app.monthly_expenditure),
+        "existing_debt": str(app.existing_debt),
+        "monthly_debt_payments": str(app.monthly_debt_payments),
+        "dependants": app.dependants,
+        "requested_amount": str(app.requested_amount),
+        "term_months": app.term_months,
+        "purpose": app.purpose,
+        "bankrupt_or_iva": app.bankrupt_or_iva,
+        "submitted_at": app.submitted_at.isoformat(),
+    }
+    if personal:
+        application.update(
+            first_name=app.first_name,
+            last_name=app.last_name,
+            date_of_birth=app.date_of_birth.isoformat(),
+            postcode=app.postcode,
+        )
+    return {
+        "decision_id": str(d.pk),
+        "created_at": d.created_at.isoformat(),
+        "product": d.product.code,
+        "client": d.client.name,
+        "outcome": d.outcome,
+        "final_outcome": final_outcome(decision=d),
+        "pd": d.pd,
+        "pd_lower": d.pd_lower,
+        "pd_upper": d.pd_upper,
+        "approved_amount": None if d.approved_amount is None else str(d.approved_amount),
+        "reasons": d.reasons,
+        "rule_results": d.rule_results,
+        "features": d.features,
+        "signals": d.signals,
+        "explanation": d.explanation,
+        "counterfactual": d.counterfactual,
+        "ruleset_version": d.ruleset_version,
+        "feature_version": d.feature_version,
+        "model": {"name": d.model_name, "version": d.model_version, "hash": d.model_hash}
+        if d.model_name
+        else None,
+        "degraded": d.degraded,
+        "request_id": d.request_id,
+        "request_hash": d.request_hash,
+        "application": application,
+        "review": {
+            "status": case.status,
+            "final_outcome": case.final_outcome or None,
+            "decided_at": case.decided_at.isoformat() if case.decided_at else None,
+        }
+        if case
+        else None,
+        "audit_event": {"seq": event.seq, "position": event.position, "hash": event.hash}
+        if event
+        else None,
+    }
+
+
+def _awkward_copy(d: Decision, *, big: bool) -> Decision:
+    """A copy of `d` whose JSON holds what the fast encoder must handle exactly: floats orjson
+    spells differently, integers beyond 64 bits, strings that look like numbers, escapes."""
+    import uuid
+
+    from decisioning.models import Application
+
+    app = Application.objects.get(pk=d.application_id)
+    app.pk, app.reference = uuid.uuid4(), "AWKWARD"
+    Application._base_manager.bulk_create([app])
+    copy = Decision.objects.get(pk=d.pk)
+    copy.pk, copy.application = uuid.uuid4(), app
+    copy.request_id = "generate-7-1e-5"
+    copy.explanation = {**copy.explanation, "tiny": [1e-7, -5.5e-05, 0.00012, 1e-10, 1e16]}
+    # Quotes and backslashes are escaped with a backslash, which sends orjson's output to the
+    # reference encoder; without them, its small floats are rewritten in place.
+    note = 'say ":1e-7," \\ "q"' if big else "say :1e-7, [0.00001]"
+    copy.signals = [*copy.signals, {"response": {"note": note}}]
+    copy.counterfactual = {
+        "hint": "0.00001",
+        "n": -(2**64) - 1 if big else 7,
+        "m": 2**70 if big else 8,
+    }
+    Decision._base_manager.bulk_create([copy])
+    return Decision.objects.select_related("application", "product", "client").get(pk=copy.pk)
+
+
+@pytest.mark.parametrize("personal", [False, True])
+def test_records_are_the_reference_canonical_json_byte_for_byte(
+    three: list[Decision], tmp_path: Path, personal: bool
+) -> None:
+    from audit.canonical import canonical_json
+
+    decisions = [*three, _awkward_copy(three[0], big=False), _awkward_copy(three[1], big=True)]
+    args = ["--personal-data"] if personal else []
+    call_command("export_decisions", "--out", str(tmp_path), "--no-progress", *args)
+    lines = (tmp_path / "decisions.jsonl").read_bytes().splitlines()
+    by_id = {json.loads(line)["decision_id"]: line for line in lines}
+    assert len(lines) == 5
+    for d in decisions:
+        assert by_id[str(d.pk)] == canonical_json(_reference_record(d, personal)).encode()
 
 
 def _unzip(response: Any) -> dict[str, bytes]:

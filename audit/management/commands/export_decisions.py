@@ -7,8 +7,9 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
 from django.utils.dateparse import parse_date, parse_datetime
+from tqdm import tqdm
 
-from audit.exports import ExportFilter, export_to_directory
+from audit.exports import ExportFilter, export_queryset, export_to_directory
 from audit.services import Actor
 
 
@@ -49,6 +50,7 @@ class Command(BaseCommand):
         parser.add_argument(
             "--by", default="cli", help="who is exporting (recorded on the audit event)"
         )
+        parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
     def handle(self, *args: Any, **options: Any) -> None:
         f = ExportFilter(
@@ -58,9 +60,23 @@ class Command(BaseCommand):
             decision_ids=tuple(options["ids"]),
             personal_data=options["personal_data"],
         )
-        manifest = export_to_directory(
-            f=f, directory=Path(options["out"]), actor=Actor.system(options["by"])
+        # The bar goes to stderr, so stdout stays one line of JSON for scripts.
+        bar = tqdm(
+            total=export_queryset(f).count(),
+            desc="Exporting",
+            unit=" decisions",
+            unit_scale=True,
+            file=self.stderr._out,  # the raw stream: OutputWrapper would add a newline per update
+            disable=options["verbosity"] < 1 or options["no_progress"],
+            mininterval=1.0,
         )
+        with bar:
+            manifest = export_to_directory(
+                f=f,
+                directory=Path(options["out"]),
+                actor=Actor.system(options["by"]),
+                progress=bar.update,
+            )
         files = manifest["files"]
         self.stdout.write(
             json.dumps(
