@@ -1,198 +1,356 @@
-"""Batch rescoring benchmark (issue 10): generated applications decided and stored end to end
-by W worker processes claiming chunks exactly as the Celery task does, with stage timings.
+"""Batch rescoring benchmark (issue 10): generated applications decided and stored end to end, with
+rows/s per stage, peak memory, where the CPU went, and the machine's load average.
 
-    DATABASE_URL=postgres://postgres@127.0.0.1:5432/verdict_batch_bench \\
-        .venv/bin/python bench/bench_batch.py --count 1000000 --workers 2
-    .venv/bin/python bench/bench_batch.py --count 100000                       # SQLite (var/)
-    ... --storage bulk          # bulk_create instead of COPY (PostgreSQL)
-    ... --kill-at 0.4           # SIGKILL one worker at 40 %, replace it, check exactly-once
-    ... --latency               # live decisions (decision_create) P50/P95/P99 before and during
+    .venv/bin/python bench/bench_batch.py --count 200000              # 2 in-process workers
+    .venv/bin/python bench/bench_batch.py --count 1000000 --celery --kill-at 0.4
+    .venv/bin/python bench/bench_batch.py --count 100000 --reference  # per-row resolve, for comparison
 
-Stages (CPU seconds summed over workers): load = generating the applications (the input; a
-stored selection reads rows here instead), features = build_matrix, scoring = one score_matrix
-per chunk, rules = `resolve` per row, storage = COPY/bulk insert + finishing the chunk.
-Writes bench/out/batch-<vendor>-<count>.json.
+Database: DATABASE_URL, default postgres://postgres@127.0.0.1:5432/verdict_batch (created if
+missing; migrated; seeded with the demo's products, published rule set and champion on first use,
+models under bench/out/var-batch). Results: bench/out/batch-<mode>-<count>.json.
+
+Two ways to run the workers, the same chunk code either way:
+- in-process (default): `--workers` forked processes call `services.batch_work`, claiming chunks
+  exactly as the Celery task does (conditional UPDATE, lease, token); their stage timings, CPU
+  and peak RSS come back to this process, and so does the CPU of their PostgreSQL backends;
+- `--celery`: `--workers` real `celery -A config worker -Q batches -c 1` processes on Redis
+  (`--redis`, default db 13); `manage.py run_batch --celery` starts the batch and shows its
+  progress bar; with `--kill-at F` one worker (its whole process group) is SIGKILLed when F of the
+  batch is done and a replacement is started; the run fails unless every item is stored once.
+
+Stages (seconds summed over workers, wall time inside each worker): load = generating the
+applications (`modeling.synthetic.generate` + the simulated providers: the input, not Verdict's
+work), features = columns + feature matrix, scoring = one `score_matrix` + intervals, rules =
+rule flags + outcome/reasons, storage = statistics + COPY + the chunk's commit. "per worker-second"
+is rows / stage seconds: the rate one busy core sustains for that stage alone.
+
+The machine's load average is recorded before and after: numbers measured while other work runs
+on the same cores are lower than an idle machine gives.
 """
 
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import json
 import multiprocessing as mp
 import os
 import resource
 import signal
-import statistics
+import subprocess
 import sys
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+OUT = ROOT / "bench" / "out"
 sys.path.insert(0, str(ROOT))
+DEFAULT_DB = "postgres://postgres@127.0.0.1:5432/verdict_batch"
+os.environ.setdefault("DATABASE_URL", DEFAULT_DB)
+os.environ.setdefault("VERDICT_VAR_DIR", str(OUT / "var-batch"))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 os.environ.setdefault("DEBUG", "true")
 os.environ.setdefault("MODEL_REFRESH_SECONDS", "0")
-if not os.environ.get("DATABASE_URL"):
-    os.environ["VERDICT_VAR_DIR"] = str(ROOT / "var" / "bench-batch")
 os.environ.setdefault("LOG_LEVEL", "WARNING")
-
-import django  # noqa: E402
-
-django.setup()
-
-from django.db import connection, connections  # noqa: E402
-
-from audit.services import Actor  # noqa: E402
-from decisioning.batches import services  # noqa: E402
-from decisioning.batches.engine import Timings  # noqa: E402
-from decisioning.models import Batch, BatchResult, IntegrationClient, Product  # noqa: E402
+os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+os.environ.pop("REDIS_URL", None)  # this process is never a Celery client; --celery sets it for its children
 
 PRODUCT = "personal-loan"
+TICK = os.sysconf("SC_CLK_TCK")
 
 
-def train_scorer() -> object:
-    from modeling.features import FEATURE_NAMES, FEATURE_VERSION, reason_map
-    from modeling.scoring import XGBoostScorer, booster_sha256
-    from modeling.synthetic import generate, training_data
-    from modeling.training import train
+def ensure_database(url: str) -> None:
+    import psycopg
 
-    end = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
-    cases = generate(20000, seed=7, start=end - dt.timedelta(days=365), end=end)
-    X, y, _ = training_data(cases)
-    r = train(X, y, feature_names=list(FEATURE_NAMES), seed=7, num_boost_round=200, n_bootstrap=4)
-    return XGBoostScorer(r.booster, model_name=f"verdict-{PRODUCT}", model_version="bench",
-                         model_hash=booster_sha256(r.booster), feature_names=r.feature_names,
-                         interval=r.interval, reason_map=reason_map(), feature_version=FEATURE_VERSION)
+    name = url.rsplit("/", 1)[1]
+    admin = url.rsplit("/", 1)[0] + "/postgres"
+    with psycopg.connect(admin, autocommit=True) as conn:
+        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone():
+            conn.execute(f'CREATE DATABASE "{name}"')
 
 
-def worker(batch_id: int, method: str | None, lease: int, nice: int, out: mp.Queue) -> None:
-    os.nice(nice)
-    # The parent closed its connections before forking (closing an inherited one here would
-    # terminate the parent's session on the shared socket).
+def proc_cpu(pid: int) -> float:
+    """User + system CPU seconds of a process (Linux /proc), 0 if it is gone."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / TICK
+    except (OSError, IndexError, ValueError):
+        return 0.0
+
+
+def proc_hwm_mb(pid: int) -> float | None:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        return None
+    return None
+
+
+def machine_busy() -> tuple[float, float]:
+    """(busy, total) jiffies of all CPUs since boot."""
+    values = [int(x) for x in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+    idle = values[3] + values[4]
+    return float(sum(values) - idle), float(sum(values))
+
+
+def children(pid: int) -> list[int]:
+    try:
+        out = [int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    except OSError:
+        return []
+    return out + [c for p in out for c in children(p)]
+
+
+def git_commit() -> str:
+    r = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True, check=False)
+    return r.stdout.strip()
+
+
+def setup() -> None:
+    ensure_database(os.environ["DATABASE_URL"])
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+
+    call_command("migrate", verbosity=0)
+    from modeling.serving import get_scorer
+
+    scorer, _ = get_scorer(PRODUCT)
+    if scorer is None:
+        print("seeding the demo (products, published rule set, champion trained on 20k rows)…", flush=True)
+        call_command("seed_demo", "--applications", "0", "--train-rows", "20000", verbosity=0)
+
+
+# ---- in-process workers --------------------------------------------------------------------------
+
+
+def worker(batch_id: int, method: str | None, lease: int, nice: int, reference: bool, out: mp.Queue) -> None:
+    from django.db import connection
+
+    from decisioning.batches import engine, services
+    from decisioning.batches.engine import Timings
+
+    if nice > 0:
+        services.lower_priority(nice)
+    if reference:  # the per-row path, for comparison
+        original = engine.decide_chunk
+        engine.decide_chunk = lambda *a, **kw: original(*a, **{**kw, "vectorised": False})  # type: ignore[assignment]
+        services.decide_chunk = engine.decide_chunk  # type: ignore[attr-defined]
+    connection.ensure_connection()
+    backend = connection.connection.info.backend_pid if connection.vendor == "postgresql" else 0
+    db0 = proc_cpu(backend)
     t = Timings()
+    cpu0 = time.process_time()
     n = services.batch_work(batch_id=batch_id, method=method, lease=lease, timings=t)
     usage = resource.getrusage(resource.RUSAGE_SELF)
-    out.put({"pid": os.getpid(), "chunks": n, "timings": t.as_dict(), "max_rss_mb": usage.ru_maxrss / 1024})
+    out.put({
+        "pid": os.getpid(), "chunks": n, "timings": t.as_dict(), "cpu_s": time.process_time() - cpu0,
+        "db_backend_cpu_s": proc_cpu(backend) - db0, "max_rss_mb": usage.ru_maxrss / 1024,
+    })
 
 
 def start_workers(k: int, args: argparse.Namespace, batch_id: int, q: mp.Queue) -> list[mp.Process]:
-    connections.close_all()  # children must open their own; the parent reconnects on next use
-    ps = [mp.Process(target=worker, args=(batch_id, args.storage, args.lease, args.nice, q)) for _ in range(k)]
+    from django.db import connections
+
+    connections.close_all()  # children open their own; the parent reconnects on next use
+    ps = [mp.Process(target=worker, args=(batch_id, args.storage, args.lease, args.nice, args.reference, q))
+          for _ in range(k)]
     for p in ps:
         p.start()
     return ps
 
 
-def live_latencies(seconds: float, rate: float) -> list[float]:
-    """decision_create (the API's service: signals, policy, model with explanation, persist) at
-    `rate`/s; milliseconds each."""
-    from decisioning.payloads import request_body
-    from decisioning.services import decision_create
-    from modeling.synthetic import generate
+def run_in_process(args: argparse.Namespace) -> dict:
+    from audit.services import Actor
+    from decisioning.batches import services
+    from decisioning.batches.engine import Timings
+    from decisioning.models import Batch, Product
 
     product = Product.objects.get(code=PRODUCT)
-    client, _ = IntegrationClient.objects.get_or_create(name="bench-live")
-    end = dt.datetime.now(dt.UTC)
-    cases = generate(int(seconds * rate) + 1, seed=int(time.time()), start=end - dt.timedelta(days=1), end=end)
-    out = []
-    next_at = time.perf_counter()
-    for c in cases:
-        now = time.perf_counter()
-        if now < next_at:
-            time.sleep(next_at - now)
-        next_at += 1.0 / rate
-        app = c.app
-        if not (product.min_amount <= app.requested_amount <= product.max_amount):
-            continue
-        t0 = time.perf_counter()
-        decision_create(client=client, product=product, application=app,
-                        request_body=request_body(app, product=PRODUCT), request_id="bench")
-        out.append((time.perf_counter() - t0) * 1000)
-    return out
-
-
-def pct(values: list[float], q: float) -> float:
-    return statistics.quantiles(values, n=100)[int(q) - 1] if len(values) > 2 else float("nan")
-
-
-def main() -> None:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--count", type=int, default=100_000)
-    ap.add_argument("--chunk-size", type=int, default=5000)
-    ap.add_argument("--workers", type=int, default=2)
-    ap.add_argument("--storage", choices=["copy", "bulk"], default=None)
-    ap.add_argument("--lease", type=int, default=10, help="chunk lease, seconds")
-    ap.add_argument("--nice", type=int, default=10)
-    ap.add_argument("--kill-at", type=float, default=None, help="SIGKILL one worker at this progress")
-    ap.add_argument("--latency", action="store_true", help="measure live decisions before/during")
-    ap.add_argument("--latency-rate", type=float, default=20.0)
-    args = ap.parse_args()
-
-    from django.core.management import call_command
-
-    call_command("migrate", verbosity=0)
-    from modeling.serving import set_scorer
-
-    t0 = time.perf_counter()
-    scorer = train_scorer()
-    set_scorer(PRODUCT, scorer)
-    print(f"trained the benchmark model in {time.perf_counter() - t0:.1f} s; database: {connection.vendor}")
-    product, _ = Product.objects.get_or_create(code=PRODUCT, defaults={"name": "Personal loan"})
-
-    baseline: list[float] = []
-    if args.latency:
-        live_latencies(2, args.latency_rate)  # warm-up
-        baseline = live_latencies(10, args.latency_rate)
-
     batch = services.batch_create(product=product, source="generated", actor=Actor.system("bench"),
                                   generate_count=args.count, chunk_size=args.chunk_size, dispatch=False)
     services.batch_plan(batch_id=batch.pk)
-    connections.close_all()
-    ctx_q: mp.Queue = mp.Queue()
+    q: mp.Queue = mp.Queue()
+    busy0 = machine_busy()
     started = time.perf_counter()
-    procs = start_workers(args.workers, args, batch.pk, ctx_q)
+    procs = start_workers(args.workers, args, batch.pk, q)
     killed = None
-    during: list[float] = []
-    last_print = 0.0
+    last = 0.0
     while any(p.is_alive() for p in procs):
-        b = Batch.objects.only("done", "total", "status").get(pk=batch.pk)
+        b = Batch.objects.only("done", "total").get(pk=batch.pk)
         frac = b.done / b.total if b.total else 1.0
         if args.kill_at is not None and killed is None and frac >= args.kill_at:
             victim = next(p for p in procs if p.is_alive())
             os.kill(victim.pid, signal.SIGKILL)
             killed = {"pid": victim.pid, "at_done": b.done, "at_s": round(time.perf_counter() - started, 2)}
-            print(f"\nkilled worker {victim.pid} at {b.done:,} done; starting a replacement")
-            procs += start_workers(1, args, batch.pk, ctx_q)
-        if args.latency and not during and frac > 0.05:
-            during = live_latencies(10, args.latency_rate)
+            print(f"\nkilled worker {victim.pid} at {b.done:,} done; starting a replacement", flush=True)
+            procs += start_workers(1, args, batch.pk, q)
         now = time.perf_counter()
-        if now - last_print > 1.0:
-            rate = b.done / (now - started) if now > started else 0
-            print(f"\r{b.done:>10,} / {b.total:,}  {100 * frac:5.1f}%  {rate:,.0f}/s", end="", flush=True)
-            last_print = now
+        if now - last > 1.0:
+            print(f"\r{b.done:>10,} / {b.total:,}  {100 * frac:5.1f}%  {b.done / (now - started):,.0f}/s",
+                  end="", flush=True)
+            last = now
         time.sleep(0.2)
-    # A killed worker's chunk is reclaimed after its lease by whoever is still working; if every
-    # worker finished first, one more pass picks it up (what the Celery watchdog does).
+    # A killed worker's chunk is reclaimed after its lease by whoever still works; if every worker
+    # finished first, one more worker picks it up (what the Celery watchdog does).
     while Batch.objects.filter(pk=batch.pk, status=Batch.Status.RUNNING).exists():
         time.sleep(1)
-        procs = start_workers(1, args, batch.pk, ctx_q)
-        for p in procs:
+        for p in start_workers(1, args, batch.pk, q):
             p.join()
     wall = time.perf_counter() - started
+    busy1 = machine_busy()
+    print()
     reports = []
-    while not ctx_q.empty():
-        reports.append(ctx_q.get())
-    batch.refresh_from_db()
-    stored = BatchResult.objects.filter(batch=batch).count()
-    distinct = BatchResult.objects.filter(batch=batch).values("item").distinct().count()
-
+    while not q.empty():
+        reports.append(q.get())
     stages = Timings()
     for r in reports:
-        stages.add(Timings(**r["timings"]))
-    st = stages.as_dict()
-    cpu = sum(st.values())
+        stages.add(Timings.from_dict(r["timings"]))
+    return {
+        "batch_id": batch.pk,
+        "wall_s": wall,
+        "stages": stages.as_dict(),
+        "workers_cpu_s": sum(r["cpu_s"] for r in reports),
+        "db_backends_cpu_s": sum(r["db_backend_cpu_s"] for r in reports),
+        "machine_busy_cpu_s": (busy1[0] - busy0[0]) / TICK,
+        "max_worker_rss_mb": max((r["max_rss_mb"] for r in reports), default=None),
+        "killed": killed,
+    }
+
+
+# ---- real Celery workers -------------------------------------------------------------------------
+
+
+def celery_env(args: argparse.Namespace) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update(REDIS_URL=args.redis, BATCH_LEASE_SECONDS=str(args.lease), BATCH_NICE=str(args.nice),
+               PYTHONUNBUFFERED="1")
+    return env
+
+
+def start_celery(args: argparse.Namespace, name: str) -> subprocess.Popen:
+    log = open(OUT / f"celery-{name}.log", "w")  # noqa: SIM115 - closed with the process
+    return subprocess.Popen(
+        [sys.executable, "-m", "celery", "-A", "config", "worker", "-Q", "batches", "-c", "1",
+         "--prefetch-multiplier", "1", "-n", f"{name}@%h", "--loglevel", "WARNING"],
+        cwd=ROOT, env=celery_env(args), stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+    )
+
+
+def run_celery(args: argparse.Namespace) -> dict:
+    from decisioning.models import Batch
+
+    subprocess.run(["redis-cli", "-u", args.redis, "DEL", "batches", "unacked", "unacked_index"],
+                   check=False, capture_output=True)
+    workers = {f"batch{i}": start_celery(args, f"batch{i}") for i in range(args.workers)}
+    time.sleep(8)  # importing Django, xgboost and the model takes a few seconds
+    before = set(Batch.objects.values_list("pk", flat=True))
+    busy0 = machine_busy()
+    started = time.perf_counter()
+    cmd = [sys.executable, "manage.py", "run_batch", "--generated", str(args.count), "--celery",
+           "--chunk-size", str(args.chunk_size)]
+    print("$ REDIS_URL=" + args.redis + " " + " ".join(cmd[1:]), flush=True)
+    follower = subprocess.Popen(cmd, cwd=ROOT, env=celery_env(args))  # its tqdm bar goes to our stderr
+    killed = None
+    cpu: dict[int, float] = {}
+    hwm: dict[int, float] = {}
+    batch_id = None
+    while follower.poll() is None:
+        time.sleep(0.5)
+        for p in workers.values():
+            for pid in [p.pid, *children(p.pid)]:
+                cpu[pid] = max(cpu.get(pid, 0.0), proc_cpu(pid))
+                hwm[pid] = max(hwm.get(pid, 0.0), proc_hwm_mb(pid) or 0.0)
+        if batch_id is None:
+            batch_id = Batch.objects.exclude(pk__in=before).values_list("pk", flat=True).first()
+            continue
+        b = Batch.objects.only("done", "total").get(pk=batch_id)
+        if args.kill_at is not None and killed is None and b.total and b.done / b.total >= args.kill_at:
+            name, victim = next(iter(workers.items()))
+            pids = [victim.pid, *children(victim.pid)]
+            os.killpg(victim.pid, signal.SIGKILL)
+            victim.wait()
+            killed = {"worker": name, "pids": pids, "at_done": b.done, "at_s": round(time.perf_counter() - started, 2)}
+            print(f"\nkill -9 celery worker {name} (pids {pids}) at {b.done:,} done; restarting it", flush=True)
+            workers[name + "-restarted"] = start_celery(args, name + "-restarted")
+            del workers[name]
+    wall = time.perf_counter() - started
+    busy1 = machine_busy()
+    for p in workers.values():
+        os.killpg(p.pid, signal.SIGTERM)
+    for p in workers.values():
+        try:
+            p.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(p.pid, signal.SIGKILL)
+    if follower.returncode != 0:
+        sys.exit(f"run_batch failed with {follower.returncode}")
+    from decisioning.batches.engine import Timings
+    from decisioning.models import BatchChunk
+
+    stages = Timings()
+    for t in BatchChunk.objects.filter(batch_id=batch_id).values_list("timings", flat=True):
+        stages.add(Timings.from_dict(t))
+    return {
+        "batch_id": batch_id,
+        "wall_s": wall,
+        "stages": stages.as_dict(),
+        "workers_cpu_s": sum(cpu.values()),
+        "db_backends_cpu_s": None,
+        "machine_busy_cpu_s": (busy1[0] - busy0[0]) / TICK,
+        "max_worker_rss_mb": max(hwm.values(), default=None),
+        "killed": killed,
+        "command": "REDIS_URL=" + args.redis + " " + " ".join(cmd[1:]),
+    }
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--count", type=int, default=200_000)
+    ap.add_argument("--chunk-size", type=int, default=5000)
+    ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--storage", choices=["copy", "bulk"], default=None)
+    ap.add_argument("--lease", type=int, default=15, help="chunk lease, seconds")
+    ap.add_argument("--nice", type=int, default=0, help="worker niceness (0: as this process)")
+    ap.add_argument("--kill-at", type=float, default=None, help="SIGKILL one worker at this progress")
+    ap.add_argument("--celery", action="store_true", help="real Celery workers on Redis")
+    ap.add_argument("--redis", default="redis://127.0.0.1:6379/13")
+    ap.add_argument("--reference", action="store_true", help="per-row resolve instead of the vectorised path")
+    args = ap.parse_args()
+    OUT.mkdir(parents=True, exist_ok=True)
+
+    load_before = os.getloadavg()
+    setup()
+    from django.db import connection
+
+    from decisioning.models import Batch, BatchChunk, BatchResult
+
+    run = run_celery(args) if args.celery else run_in_process(args)
+    load_after = os.getloadavg()
+    batch = Batch.objects.get(pk=run["batch_id"])
+    stored = BatchResult.objects.filter(batch=batch).count()
+    distinct = BatchResult.objects.filter(batch=batch).values("item").distinct().count()
+    chunk_timings = list(BatchChunk.objects.filter(batch=batch).values_list("timings", flat=True))
+    st = run["stages"]
+    wall_stages = {k: v for k, v in st.items() if k != "cpu"}
+    cpu_stages = st["cpu"]
+    wall = run["wall_s"]
+    n = args.count
+
+    def rate(seconds: float | None) -> int | None:
+        return round(n / seconds) if seconds else None
+
+    cores = os.cpu_count() or 1
+    # CPU per application, all of it: batch workers plus (in-process mode) their PostgreSQL backends.
+    cpu_total = run["workers_cpu_s"] + (run["db_backends_cpu_s"] or 0.0)
     result = {
+        "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "commit": git_commit(),
+        "machine": {"cpus": os.cpu_count(), "loadavg_before": [round(x, 2) for x in load_before],
+                    "loadavg_after": [round(x, 2) for x in load_after]},
+        "mode": ("celery" if args.celery else "in-process") + (" reference (per-row resolve)" if args.reference else ""),
         "database": connection.vendor,
         "count": args.count,
         "workers": args.workers,
@@ -203,25 +361,34 @@ def main() -> None:
         "distinct_items": distinct,
         "wall_seconds": round(wall, 2),
         "end_to_end_per_s": round(args.count / wall),
-        "batch_row_throughput": round(batch.throughput or 0),
-        "stage_cpu_seconds": st,
-        "stage_per_s_one_core": {k: (round(args.count / v) if v else None) for k, v in st.items()},
-        "scored_and_stored_per_s_excluding_generation": round(args.count / ((cpu - st["load"]) / args.workers)) if cpu else None,
-        "max_worker_rss_mb": max((r["max_rss_mb"] for r in reports), default=None),
-        "killed": killed,
-        "summary_outcomes": batch.summary.get("outcomes"),
+        "batch_row_throughput_per_s": round(batch.throughput or 0),
+        "stage_wall_seconds_summed_over_workers": wall_stages,
+        "stage_cpu_seconds_summed_over_workers": cpu_stages,
+        "stage_rows_per_worker_cpu_second": {k: rate(v) for k, v in cpu_stages.items()},
+        "decide_and_store_rows_per_worker_cpu_second": rate(sum(v for k, v in cpu_stages.items() if k != "load")),
+        "cpu_seconds": {
+            "batch_workers": round(run["workers_cpu_s"], 2),
+            "their_postgresql_backends": None if run["db_backends_cpu_s"] is None else round(run["db_backends_cpu_s"], 2),
+            "whole_machine_busy": round(run["machine_busy_cpu_s"], 2),
+            "whole_machine_available": round(wall * cores, 2),
+        },
+        "cpu_us_per_application": round(1e6 * cpu_total / n, 1),
+        # What the same CPU cost gives when the batch has every core to itself (no other load):
+        # an upper bound, not a measurement; re-run on a quiet machine to measure it.
+        "cpu_bound_per_s_on_idle_cores": round(cores * n / cpu_total) if cpu_total else None,
+        "rows_per_row_path": sum(t.get("per_row", 0) for t in chunk_timings),
+        "rule_rechecks": sum(t.get("rule_rechecks", 0) for t in chunk_timings),
+        "max_worker_rss_mb": run["max_worker_rss_mb"],
+        "killed": run["killed"],
+        "command": run.get("command") or "bench/bench_batch.py " + " ".join(sys.argv[1:]),
+        "summary_outcomes": (batch.summary or {}).get("outcomes"),
     }
-    if args.latency:
-        result["live_latency_ms"] = {
-            "baseline": {"n": len(baseline), "p50": pct(baseline, 50), "p95": pct(baseline, 95), "p99": pct(baseline, 99)},
-            "during_batch": {"n": len(during), "p50": pct(during, 50), "p95": pct(during, 95), "p99": pct(during, 99)},
-        }
-    print()
     print(json.dumps(result, indent=2))
-    out = ROOT / "bench" / "out"
-    out.mkdir(exist_ok=True)
-    (out / f"batch-{connection.vendor}-{args.count}{'-kill' if killed else ''}{'-' + args.storage if args.storage else ''}.json").write_text(json.dumps(result, indent=2))
-    assert stored == distinct == args.count, "duplicates or missing results"
+    name = f"batch-{'celery' if args.celery else 'inproc'}{'-reference' if args.reference else ''}-{args.count}{'-kill' if run['killed'] else ''}.json"
+    (OUT / name).write_text(json.dumps(result, indent=2))
+    print(f"written {OUT / name}")
+    if not (stored == distinct == args.count and batch.status == Batch.Status.DONE):
+        sys.exit(f"FAILED: status {batch.status}, {stored:,} rows, {distinct:,} distinct items, expected {args.count:,}")
 
 
 if __name__ == "__main__":

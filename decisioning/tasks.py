@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from celery import shared_task
+from celery.signals import worker_ready
 from django.db import OperationalError
 
 
@@ -52,12 +53,33 @@ def _lease() -> int:
 def batch_chunk(self, chunk_id: int) -> str:  # type: ignore[no-untyped-def]
     """Decide and store one chunk. Late ack: a worker killed midway leaves the message to be
     redelivered, and the chunk's lease lets the redelivery (or the watchdog) claim it again."""
-    from decisioning.batches.services import ChunkRetry, chunk_run
+    from decisioning.batches.services import ChunkRetry, batch_reclaim, chunk_run, lower_priority
 
+    if not self.request.is_eager:
+        lower_priority()  # a batch worker yields the CPU to live decisions (docs/batches.md)
     try:
-        return chunk_run(chunk_id=chunk_id)
+        status = chunk_run(chunk_id=chunk_id)
     except (OperationalError, ChunkRetry) as e:
         raise self.retry(exc=e, countdown=min(60, 2 ** self.request.retries)) from e
+    # Chunks of this batch whose worker died (lease expired) go back on the queue now, not only
+    # at the watchdog's next look: the watchdog's own message may have died with that worker.
+    for stale in batch_reclaim(chunk_id=chunk_id):
+        batch_chunk.delay(stale)
+    return status
+
+
+@worker_ready.connect
+def _rearm_batch_watchdogs(**kwargs: object) -> None:
+    """A (re)started worker gives every running batch a watchdog: a batch whose only watchdog
+    message was held by a killed worker would otherwise wait for Redis's visibility timeout."""
+    from django.conf import settings
+
+    from decisioning.models import Batch
+
+    if settings.CELERY_TASK_ALWAYS_EAGER:
+        return
+    for batch_id in Batch.objects.filter(status=Batch.Status.RUNNING).values_list("pk", flat=True):
+        batch_watch.apply_async((batch_id,), countdown=0)
 
 
 @shared_task(acks_late=True, name="decisioning.batch_watch")

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import os
 import time
 import uuid
 from collections.abc import Callable
@@ -45,7 +46,20 @@ class ChunkRetry(Exception):
 
 
 def lease_seconds() -> int:
-    return int(getattr(settings, "BATCH_LEASE_SECONDS", 120))
+    return int(getattr(settings, "BATCH_LEASE_SECONDS", None) or os.environ.get("BATCH_LEASE_SECONDS") or 120)
+
+
+def lower_priority(nice: int | None = None) -> int:
+    """Lower this process's CPU priority to `nice` (default `BATCH_NICE`, 10), so that a batch
+    worker sharing cores with the web workers yields to live decisions. One-way (an unprivileged
+    process cannot raise it back): call it only in processes that are batch workers — the Celery
+    task does on a real worker (never in eager mode, where the worker is the web process), and
+    `run_batch` and the benchmark do for their own workers. Returns the resulting niceness."""
+    target = int(os.environ.get("BATCH_NICE", "10")) if nice is None else nice
+    current = os.getpriority(os.PRIO_PROCESS, 0)
+    if target > current:
+        os.nice(target - current)
+    return os.getpriority(os.PRIO_PROCESS, 0)
 
 
 # ---- create -------------------------------------------------------------------------------------
@@ -257,16 +271,16 @@ def chunk_process(*, chunk_id: int, token: str, method: str | None = None, timin
     chunk = BatchChunk.objects.select_related("batch__product").get(pk=chunk_id)
     batch = chunk.batch
     t = Timings()
-    t0 = time.perf_counter()
+    mark = t.now()
     policy, scorer = _policy_and_scorer(batch)
     items, failed = sources.load_items(batch, chunk)
-    t.load = time.perf_counter() - t0
+    t.stop("load", mark)
     results = decide_chunk(items, policy=policy, scorer=scorer, timings=t)
     if failed:
         results.extend(ChunkResults.from_items(
             [ItemResult(n, ref, None, "", None, None, None, None, "", "", None, error=err) for n, ref, err in failed]
         ))
-    t1 = time.perf_counter()
+    mark = t.now()
     stats = results.stats()
     samples: list[dict[str, Any]] = [
         {"item": results.item[i], "reference": results.reference[i], "error": results.error[i]}
@@ -281,9 +295,10 @@ def chunk_process(*, chunk_id: int, token: str, method: str | None = None, timin
             if not finished:
                 return "lost"
             storage.store(batch.pk, results, method=method)
-            t.storage = time.perf_counter() - t1
+            recorded = Timings.from_dict(t.as_dict())
+            recorded.stop("storage", mark)  # up to here; the commit follows
             BatchChunk.objects.filter(pk=chunk_id).update(
-                timings={**t.as_dict(), "per_row": results.per_row, "rule_rechecks": results.rule_rechecks}
+                timings={**recorded.as_dict(), "per_row": results.per_row, "rule_rechecks": results.rule_rechecks}
             )
             Batch.objects.filter(pk=batch.pk).update(
                 done=F("done") + stats.count, errors=F("errors") + stats.errors,
@@ -293,7 +308,7 @@ def chunk_process(*, chunk_id: int, token: str, method: str | None = None, timin
         # Another claim of this chunk already stored these items: nothing duplicated, nothing lost.
         logger.warning("batch %s chunk %s: results already stored; discarding this run", batch.pk, chunk.seq)
         return "lost"
-    t.storage = time.perf_counter() - t1  # with the commit
+    t.stop("storage", mark)  # with the commit
     if timings is not None:
         timings.add(t)
     return "done"
@@ -388,14 +403,17 @@ def _maybe_finalize_batch(batch_id: int) -> None:
         batch_finalize(batch_id=batch_id)
 
 
-def batch_reclaim(*, batch_id: int | None = None) -> list[int]:
-    """Chunks whose worker went away (running, lease expired) of running batches: ids to dispatch
-    again. Claiming them is still conditional, so a duplicate dispatch is harmless."""
+def batch_reclaim(*, batch_id: int | None = None, chunk_id: int | None = None) -> list[int]:
+    """Chunks whose worker went away (running, lease expired) of running batches (of one batch, or
+    of the batch of `chunk_id`): ids to dispatch again. Claiming them is still conditional, so a
+    duplicate dispatch is harmless."""
     qs = BatchChunk.objects.filter(
         batch__status=Batch.Status.RUNNING, status=BatchChunk.Status.RUNNING, lease_until__lt=timezone.now()
     )
     if batch_id is not None:
         qs = qs.filter(batch_id=batch_id)
+    if chunk_id is not None:
+        qs = qs.filter(batch_id__in=BatchChunk.objects.filter(pk=chunk_id).values("batch_id"))
     return list(qs.values_list("pk", flat=True))
 
 

@@ -66,7 +66,7 @@ def test_it_keeps_outsiders_out(product: Any, outsider: Any) -> None:
 
 def test_it_runs_a_batch_from_the_command_line(product: Any) -> None:
     out, err = io.StringIO(), io.StringIO()
-    call_command("run_batch", "--generated", "300", "--chunk-size", "100", stdout=out, stderr=err)
+    call_command("run_batch", "--generated", "300", "--chunk-size", "100", "--nice", "0", stdout=out, stderr=err)
     batch = Batch.objects.get()
     assert batch.status == "done" and BatchResult.objects.filter(batch=batch).count() == 300
     assert "Throughput:" in out.getvalue() and "300" in err.getvalue()  # tqdm writes to stderr
@@ -79,6 +79,6 @@ def test_it_resumes_a_batch_left_half_done(product: Any) -> None:
     batch = services.batch_create(product=product, source="generated", actor=Actor.system("t"), generate_count=300, chunk_size=100, dispatch=False)
     ids = services.batch_plan(batch_id=batch.pk)
     services.chunk_run(chunk_id=ids[0])
-    call_command("run_batch", "--resume", str(batch.pk), stdout=io.StringIO(), stderr=io.StringIO())
+    call_command("run_batch", "--resume", str(batch.pk), "--nice", "0", stdout=io.StringIO(), stderr=io.StringIO())
     batch.refresh_from_db()
     assert batch.status == "done" and batch.done == 300
