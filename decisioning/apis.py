@@ -7,7 +7,6 @@ import time
 from decimal import Decimal
 from typing import Any
 
-from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
     OpenApiExample,
     OpenApiParameter,
@@ -23,6 +22,7 @@ from rest_framework.views import APIView
 from config.errors import ApplicationError, NotFound
 from config.pagination import Pagination
 from decisioning import selectors, services
+from decisioning.api_fields import LoanAmountField, MoneyField
 from decisioning.engine.types import (
     ApplicationData,
     EmploymentStatus,
@@ -111,17 +111,19 @@ NOT_FOUND = {404: _error("Missing, or another client's.", "not_found", "Decision
 class ApplicantIn(StrictSerializer):
     first_name = serializers.CharField(max_length=100, trim_whitespace=True)
     last_name = serializers.CharField(max_length=100, trim_whitespace=True)
-    date_of_birth = serializers.DateField()
-    postcode = serializers.CharField(max_length=10, help_text="UK postcode, e.g. `SW1A 1AA`.")
+    date_of_birth = serializers.DateField(help_text="Not in the future, and within the last 120 years.")
+    postcode = serializers.RegexField(
+        r"^[A-Za-z]{1,2}[0-9][A-Za-z0-9]? ?[0-9][A-Za-z]{2}$", max_length=10, help_text="UK postcode, e.g. `SW1A 1AA`."
+    )
     uk_resident = serializers.BooleanField()
     residential_status = serializers.ChoiceField(choices=[m.value for m in ResidentialStatus])
     months_at_address = serializers.IntegerField(min_value=0, max_value=1200)
     employment_status = serializers.ChoiceField(choices=[m.value for m in EmploymentStatus])
     months_in_employment = serializers.IntegerField(min_value=0, max_value=1200)
-    annual_income = serializers.DecimalField(**MONEY, help_text="Gross, GBP.")
-    monthly_expenditure = serializers.DecimalField(**MONEY, help_text="Essential outgoings, GBP/month.")
-    existing_debt = serializers.DecimalField(**MONEY, help_text="Outstanding unsecured debt, GBP.")
-    monthly_debt_payments = serializers.DecimalField(**MONEY, help_text="GBP/month.")
+    annual_income = MoneyField(**MONEY, help_text="Gross, GBP.")
+    monthly_expenditure = MoneyField(**MONEY, help_text="Essential outgoings, GBP/month.")
+    existing_debt = MoneyField(**MONEY, help_text="Outstanding unsecured debt, GBP.")
+    monthly_debt_payments = MoneyField(**MONEY, help_text="GBP/month.")
     dependants = serializers.IntegerField(min_value=0, max_value=20)
     bankrupt_or_iva = serializers.BooleanField(default=False, help_text="Declared bankruptcy or IVA.")
 
@@ -143,7 +145,7 @@ class ApplicantIn(StrictSerializer):
 
 
 class LoanIn(StrictSerializer):
-    amount = serializers.DecimalField(max_digits=12, decimal_places=2, min_value=Decimal("1"), max_value=Decimal("10000000"))
+    amount = LoanAmountField(help_text="GBP; within the product's limits (`GET /products`).")
     term_months = serializers.IntegerField(min_value=1, max_value=600)
     purpose = serializers.ChoiceField(choices=[m.value for m in LoanPurpose])
 
@@ -335,7 +337,7 @@ class DecisionCreateApi(APIView):
         parameters=[
             OpenApiParameter(
                 "Idempotency-Key",
-                OpenApiTypes.STR,
+                {"type": "string", "pattern": IDEMPOTENCY_KEY.pattern},
                 OpenApiParameter.HEADER,
                 description="Up to 128 printable ASCII characters, unique per application.",
             )
@@ -467,8 +469,15 @@ class DecisionDetailApi(APIView):
 class LoanOutcomeCreateApi(APIView):
     class LoanOutcomeIn(StrictSerializer):
         status = serializers.ChoiceField(choices=LoanOutcome.Status.values)
-        as_of = serializers.DateField(help_text="Date the status applies to.")
-        default_date = serializers.DateField(required=False, allow_null=True, default=None)
+        as_of = serializers.DateField(
+            help_text="Date the status applies to: from the decision's date to today, inclusive."
+        )
+        default_date = serializers.DateField(
+            required=False,
+            allow_null=True,
+            default=None,
+            help_text="Required when `status` is `defaulted`; between the decision's date and `as_of`.",
+        )
         arrears_months = serializers.IntegerField(required=False, min_value=0, max_value=120, default=0)
 
     class LoanOutcomeOut(serializers.Serializer):

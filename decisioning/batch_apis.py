@@ -160,6 +160,8 @@ class BatchCreateApi(APIView):
                 raise serializers.ValidationError({"count": ["Only for generated batches."]})
             if source != Batch.Source.STORED and ("date_from" in attrs or "date_to" in attrs):
                 raise serializers.ValidationError({"date_from": ["Only for stored batches."]})
+            if source != Batch.Source.UPLOAD and "file" in attrs:
+                raise serializers.ValidationError({"file": ["Only for upload batches."]})
             return attrs
 
     @extend_schema(
