@@ -21,149 +21,35 @@ Only 127.0.0.1 is ever contacted; every phase is bounded in requests and time.
 from __future__ import annotations
 
 import argparse
-import http.client
 import json
 import os
 import queue
 import secrets
-import signal
-import statistics
 import subprocess
 import sys
 import threading
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "bench" / "out"
 PY = sys.executable
 DB_NAME = "verdict_bench"
-PG_ADMIN = "postgres://postgres@127.0.0.1:5432/postgres"
+REDIS_URL = "redis://127.0.0.1:6379/9"
 sys.path.insert(0, str(ROOT))
 
-
-def bench_env(port: int) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL")}
-    env.update(
-        DATABASE_URL=f"postgres://postgres@127.0.0.1:5432/{DB_NAME}",
-        REDIS_URL="redis://127.0.0.1:6379/9",
-        DEBUG="false",
-        SECRET_KEY=secrets.token_urlsafe(50),
-        ALLOWED_HOSTS="127.0.0.1,localhost",
-        SECURE_SSL_REDIRECT="false",  # plain HTTP on loopback; TLS ends at the load balancer
-        VERDICT_VAR_DIR=str(OUT / "var"),
-        API_THROTTLE_RATE="10000000/min",
-        LOG_LEVEL="WARNING",
-        MLFLOW_DISABLE_TELEMETRY="true",
-        PYTHONUNBUFFERED="1",
-    )
-    return env
-
-
-def reset_database() -> None:
-    import psycopg
-
-    with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
-        conn.execute(f"DROP DATABASE IF EXISTS {DB_NAME} WITH (FORCE)")
-        conn.execute(f"CREATE DATABASE {DB_NAME}")
-
-
-def manage(env: dict[str, str], *args: str) -> str:
-    result = subprocess.run(
-        [PY, "manage.py", *args], cwd=ROOT, env=env, capture_output=True, text=True, check=False
-    )
-    if result.returncode != 0:
-        sys.exit(f"manage.py {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}")
-    return result.stdout
-
-
-def proc_cpu_seconds(pids: list[int]) -> float:
-    """User + system CPU seconds of these processes (from /proc; Linux)."""
-    total = 0
-    tick = os.sysconf("SC_CLK_TCK")
-    for pid in pids:
-        try:
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-            total += int(fields[11]) + int(fields[12])  # utime, stime
-        except (OSError, IndexError, ValueError):
-            continue
-    return total / tick
-
-
-def children_of(pid: int) -> list[int]:
-    try:
-        return [int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
-    except OSError:
-        return []
-
-
-@dataclass
-class Phase:
-    rate: float
-    duration: float
-    latencies_ms: list[float] = field(default_factory=list)
-    statuses: dict[str, int] = field(default_factory=dict)
-    errors: int = 0
-    wall: float = 0.0
-    server_cpu: float = 0.0
-    client_cpu: float = 0.0
-
-
-class Client(threading.Thread):
-    """One keep-alive connection; takes (intended_time, body) jobs and records latency from the
-    intended time."""
-
-    def __init__(self, port: int, token: str, jobs: queue.Queue, phase_ref: list[Phase], lock: threading.Lock) -> None:
-        super().__init__(daemon=True)
-        self.port, self.token, self.jobs, self.phase_ref, self.lock = port, token, jobs, phase_ref, lock
-        self.conn: http.client.HTTPConnection | None = None
-
-    def _send(self, body: bytes, key: str) -> int:
-        for attempt in range(2):
-            try:
-                if self.conn is None:
-                    self.conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
-                self.conn.request(
-                    "POST",
-                    "/api/v1/decisions",
-                    body=body,
-                    headers={
-                        "Authorization": f"Token {self.token}",
-                        "Content-Type": "application/json",
-                        "Idempotency-Key": key,
-                    },
-                )
-                response = self.conn.getresponse()
-                response.read()
-                return response.status
-            except (http.client.HTTPException, OSError):
-                if self.conn is not None:
-                    self.conn.close()
-                self.conn = None
-                if attempt == 1:
-                    return 0
-        return 0
-
-    def run(self) -> None:
-        while True:
-            job = self.jobs.get()
-            if job is None:
-                if self.conn is not None:
-                    self.conn.close()
-                return
-            intended, body, key = job
-            delay = intended - time.perf_counter()
-            if delay > 0:
-                time.sleep(delay)
-            status = self._send(body, key)
-            latency = (time.perf_counter() - intended) * 1000
-            with self.lock:
-                phase = self.phase_ref[0]
-                phase.latencies_ms.append(latency)
-                phase.statuses[str(status)] = phase.statuses.get(str(status), 0) + 1
-                if status != 201:
-                    phase.errors += 1
+from bench.service import (  # noqa: E402  (after the path set-up, so `python bench/load.py` works)
+    Client,
+    Phase,
+    bench_env,
+    children_of,
+    percentiles,
+    prepare,
+    proc_cpu_seconds,
+    request_bodies,
+    start_gunicorn,
+    stop_gunicorn,
+)
 
 
 def run_phase(rate: float, duration: float, bodies: list[bytes], start_index: int, port: int, token: str,
@@ -189,13 +75,6 @@ def run_phase(rate: float, duration: float, bodies: list[bytes], start_index: in
     phase.server_cpu = proc_cpu_seconds(server_pids) - cpu0
     phase.client_cpu = time.process_time() - client0
     return phase
-
-
-def percentiles(values: list[float]) -> dict[str, float]:
-    if len(values) < 2:
-        return {"p50": values[0] if values else 0.0, "p95": 0.0, "p99": 0.0, "max": max(values or [0.0])}
-    q = statistics.quantiles(values, n=100, method="inclusive")
-    return {"p50": q[49], "p95": q[94], "p99": q[98], "max": max(values)}
 
 
 FLOOR_SCRIPT = r"""
@@ -277,46 +156,16 @@ def main() -> int:
     rates = [float(r) for r in args.rates.split(",")]
 
     OUT.mkdir(parents=True, exist_ok=True)
-    env = bench_env(args.port)
+    env = bench_env(args.port, db_name=DB_NAME, redis_url=REDIS_URL, var_dir=OUT / "var")
     print("preparing: database, migrations, seed (trains the champion)…", flush=True)
-    reset_database()
-    subprocess.run(["redis-cli", "-n", "12", "FLUSHDB"], check=False, capture_output=True)
-    (OUT / "var" / "demo_api_token").unlink(missing_ok=True)  # a fresh database needs a fresh token
-    manage(env, "migrate", "--noinput", "-v", "0")
-    manage(env, "seed_demo", "--applications", "0", "--train-rows", "20000")
-    manage(env, "collectstatic", "--noinput", "-v", "0")  # as a deployment would
-    token = (OUT / "var" / "demo_api_token").read_text().strip()
-
-    import datetime as dt
-
-    from decisioning.payloads import request_body
-    from modeling.synthetic import generate
+    token = prepare(env)
 
     total = int(sum(rates) * args.duration + 50 * args.warmup) + 100
-    now = dt.datetime.now(dt.UTC)
     print(f"generating {total:,} distinct applications…", flush=True)
-    cases = generate(total, seed=2026, start=now - dt.timedelta(days=1), end=now)
-    bodies = [json.dumps(request_body(c.app, product="personal-loan", reference=f"B-{i}")).encode()
-              for i, c in enumerate(cases)]
+    bodies = request_bodies(total)
 
-    gunicorn = subprocess.Popen(
-        [PY, "-m", "gunicorn", "config.wsgi", "-k", "gthread", "-w", str(args.workers),
-         "--threads", str(args.threads), "-b", f"127.0.0.1:{args.port}", "--keep-alive", "30",
-         "--log-level", "warning"],
-        cwd=ROOT, env=env, start_new_session=True,
-    )
+    gunicorn = start_gunicorn(env, port=args.port, workers=args.workers, threads=args.threads)
     try:
-        deadline = time.time() + 60
-        while time.time() < deadline:
-            try:
-                conn = http.client.HTTPConnection("127.0.0.1", args.port, timeout=2)
-                conn.request("GET", "/healthz")
-                if conn.getresponse().status == 200:
-                    break
-            except OSError:
-                time.sleep(0.3)
-        else:
-            sys.exit("gunicorn did not start")
         server_pids = [gunicorn.pid, *children_of(gunicorn.pid)]
         print(f"gunicorn up (pids {server_pids}); warming up {args.warmup:.0f} s…", flush=True)
         run_phase(min(50.0, rates[0]), args.warmup, bodies, 0, args.port, token, server_pids, args.clients)
@@ -344,12 +193,7 @@ def main() -> int:
                   f"P99 {lat['p99']:7.1f}  max {lat['max']:7.1f} ms  errors {phase.errors}  "
                   f"CPU server {result['server_cpu_pct']}% client {result['client_cpu_pct']}%", flush=True)
     finally:
-        os.killpg(gunicorn.pid, signal.SIGINT)  # quick shutdown: the bench is over
-        try:
-            gunicorn.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            os.killpg(gunicorn.pid, signal.SIGKILL)
-            gunicorn.wait()
+        stop_gunicorn(gunicorn)
 
     floor = measure_floor(env)
     print(f"floor (bare predict + one decision-row insert): P50 {floor['p50']:.2f} ms  P95 {floor['p95']:.2f} ms", flush=True)

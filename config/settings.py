@@ -147,6 +147,11 @@ else:
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
     DATABASES["default"].setdefault("OPTIONS", {})
     DATABASES["default"]["OPTIONS"].setdefault("connect_timeout", env_int("DB_CONNECT_TIMEOUT", 3))
+    # A stuck or overloaded database fails the statement (a 503 from the API, a retry in Celery)
+    # instead of holding a request forever; 0 turns it off (docs/reliability.md).
+    _statement_timeout_ms = env_int("DB_STATEMENT_TIMEOUT_MS", 30_000)
+    if _statement_timeout_ms:
+        DATABASES["default"]["OPTIONS"].setdefault("options", f"-c statement_timeout={_statement_timeout_ms}")
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 

@@ -1,0 +1,258 @@
+"""What the load bench (bench/load.py) and the soak (bench/soak.py) share: a production-shaped
+service on loopback and an open-loop client.
+
+- `bench_env`, `prepare`: a fresh PostgreSQL database and Redis db, migrations, the demo seed
+  (products, published rule set, API client + token, a trained champion), collectstatic;
+- `start_gunicorn`, `stop_gunicorn`: gunicorn (gthread) with DEBUG off, as in production;
+- `Client`, `Phase`, `percentiles`: keep-alive connections that send at fixed arrival times and
+  measure latency from the *intended* send time (no coordinated omission);
+- `/proc` helpers for CPU seconds, RSS and child processes (Linux).
+
+Only 127.0.0.1 is ever contacted.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import http.client
+import json
+import os
+import queue
+import secrets
+import signal
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlsplit
+
+ROOT = Path(__file__).resolve().parent.parent
+PY = sys.executable
+PG_ADMIN = "postgres://postgres@127.0.0.1:5432/postgres"
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+
+def bench_env(
+    port: int, *, db_name: str, redis_url: str, var_dir: Path, extra: dict[str, str] | None = None
+) -> dict[str, str]:
+    """The environment of a production-like server (DEBUG off) on loopback."""
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL")}
+    env.update(
+        DATABASE_URL=f"postgres://postgres@127.0.0.1:5432/{db_name}",
+        REDIS_URL=redis_url,
+        DEBUG="false",
+        SECRET_KEY=secrets.token_urlsafe(50),
+        ALLOWED_HOSTS="127.0.0.1,localhost",
+        SECURE_SSL_REDIRECT="false",  # plain HTTP on loopback; TLS ends at the load balancer
+        VERDICT_VAR_DIR=str(var_dir),
+        API_THROTTLE_RATE="10000000/min",
+        LOG_LEVEL="WARNING",
+        MLFLOW_DISABLE_TELEMETRY="true",
+        PYTHONUNBUFFERED="1",
+        **(extra or {}),
+    )
+    return env
+
+
+def reset_database(db_name: str) -> None:
+    import psycopg
+
+    with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+        conn.execute(f"DROP DATABASE IF EXISTS {db_name} WITH (FORCE)")
+        conn.execute(f"CREATE DATABASE {db_name}")
+
+
+def flush_redis_db(redis_url: str) -> None:
+    """Empty the one Redis database the run uses (never FLUSHALL)."""
+    parts = urlsplit(redis_url)
+    db = (parts.path or "/0").lstrip("/") or "0"
+    subprocess.run(
+        ["redis-cli", "-h", parts.hostname or "127.0.0.1", "-p", str(parts.port or 6379), "-n", db, "FLUSHDB"],
+        check=False, capture_output=True,
+    )
+
+
+def manage(env: dict[str, str], *args: str) -> str:
+    result = subprocess.run(
+        [PY, "manage.py", *args], cwd=ROOT, env=env, capture_output=True, text=True, check=False
+    )
+    if result.returncode != 0:
+        sys.exit(f"manage.py {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}")
+    return result.stdout
+
+
+def prepare(env: dict[str, str], *, train_rows: int = 20000) -> str:
+    """A fresh database and Redis db, migrated and seeded; returns the API token."""
+    db_name = env["DATABASE_URL"].rsplit("/", 1)[1]
+    var_dir = Path(env["VERDICT_VAR_DIR"])
+    reset_database(db_name)
+    flush_redis_db(env["REDIS_URL"])
+    (var_dir / "demo_api_token").unlink(missing_ok=True)  # a fresh database needs a fresh token
+    manage(env, "migrate", "--noinput", "-v", "0")
+    manage(env, "seed_demo", "--applications", "0", "--train-rows", str(train_rows))
+    manage(env, "collectstatic", "--noinput", "-v", "0")  # as a deployment would
+    return (var_dir / "demo_api_token").read_text().strip()
+
+
+def request_bodies(count: int, *, seed: int = 2026, prefix: str = "B") -> list[bytes]:
+    """`count` distinct, realistic API request bodies."""
+    from decisioning.payloads import request_body
+    from modeling.synthetic import generate
+
+    now = dt.datetime.now(dt.UTC)
+    cases = generate(count, seed=seed, start=now - dt.timedelta(days=1), end=now)
+    return [
+        json.dumps(request_body(c.app, product="personal-loan", reference=f"{prefix}-{i}")).encode()
+        for i, c in enumerate(cases)
+    ]
+
+
+def start_gunicorn(env: dict[str, str], *, port: int, workers: int, threads: int) -> subprocess.Popen:
+    """gunicorn in its own process group; returns once /healthz answers (exits if it never does)."""
+    gunicorn = subprocess.Popen(
+        [PY, "-m", "gunicorn", "config.wsgi", "-k", "gthread", "-w", str(workers),
+         "--threads", str(threads), "-b", f"127.0.0.1:{port}", "--keep-alive", "30",
+         "--log-level", "warning"],
+        cwd=ROOT, env=env, start_new_session=True,
+    )
+    deadline = time.time() + 60
+    while time.time() < deadline:
+        if gunicorn.poll() is not None:
+            sys.exit(f"gunicorn exited with {gunicorn.returncode}")
+        try:
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+            conn.request("GET", "/healthz")
+            if conn.getresponse().status == 200:
+                return gunicorn
+        except OSError:
+            time.sleep(0.3)
+    stop_process_group(gunicorn)
+    sys.exit("gunicorn did not start")
+
+
+def stop_process_group(process: subprocess.Popen, *, sig: int = signal.SIGINT, timeout: float = 15) -> None:
+    """Stop a process started with `start_new_session=True` and everything it started."""
+    if process.poll() is not None:
+        return
+    try:
+        os.killpg(process.pid, sig)
+        process.wait(timeout=timeout)
+    except ProcessLookupError:
+        return
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+
+
+def stop_gunicorn(gunicorn: subprocess.Popen) -> None:
+    stop_process_group(gunicorn, sig=signal.SIGINT)  # quick shutdown: the run is over
+
+
+def proc_cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU seconds of these processes (from /proc; Linux)."""
+    total = 0
+    tick = os.sysconf("SC_CLK_TCK")
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])  # utime, stime
+        except (OSError, IndexError, ValueError):
+            continue
+    return total / tick
+
+
+def rss_mb(pid: int) -> float | None:
+    """Resident set size of one process in MiB, or None if it is gone."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        return None
+    return None
+
+
+def children_of(pid: int) -> list[int]:
+    try:
+        return [int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    except OSError:
+        return []
+
+
+@dataclass
+class Phase:
+    rate: float
+    duration: float
+    latencies_ms: list[float] = field(default_factory=list)
+    statuses: dict[str, int] = field(default_factory=dict)
+    errors: int = 0
+    wall: float = 0.0
+    server_cpu: float = 0.0
+    client_cpu: float = 0.0
+
+
+class Client(threading.Thread):
+    """One keep-alive connection; takes (intended_time, body, key) jobs and records latency from
+    the intended time into `phase_ref[0]` (swap it under `lock` to start a new interval)."""
+
+    def __init__(self, port: int, token: str, jobs: queue.Queue, phase_ref: list[Phase], lock: threading.Lock) -> None:
+        super().__init__(daemon=True)
+        self.port, self.token, self.jobs, self.phase_ref, self.lock = port, token, jobs, phase_ref, lock
+        self.conn: http.client.HTTPConnection | None = None
+
+    def _send(self, body: bytes, key: str) -> int:
+        for attempt in range(2):
+            try:
+                if self.conn is None:
+                    self.conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
+                self.conn.request(
+                    "POST",
+                    "/api/v1/decisions",
+                    body=body,
+                    headers={
+                        "Authorization": f"Token {self.token}",
+                        "Content-Type": "application/json",
+                        "Idempotency-Key": key,
+                    },
+                )
+                response = self.conn.getresponse()
+                response.read()
+                return response.status
+            except (http.client.HTTPException, OSError):
+                if self.conn is not None:
+                    self.conn.close()
+                self.conn = None
+                if attempt == 1:
+                    return 0
+        return 0
+
+    def run(self) -> None:
+        while True:
+            job = self.jobs.get()
+            if job is None:
+                if self.conn is not None:
+                    self.conn.close()
+                return
+            intended, body, key = job
+            delay = intended - time.perf_counter()
+            if delay > 0:
+                time.sleep(delay)
+            status = self._send(body, key)
+            latency = (time.perf_counter() - intended) * 1000
+            with self.lock:
+                phase = self.phase_ref[0]
+                phase.latencies_ms.append(latency)
+                phase.statuses[str(status)] = phase.statuses.get(str(status), 0) + 1
+                if status != 201:
+                    phase.errors += 1
+
+
+def percentiles(values: list[float]) -> dict[str, float]:
+    if len(values) < 2:
+        return {"p50": values[0] if values else 0.0, "p95": 0.0, "p99": 0.0, "max": max(values or [0.0])}
+    q = statistics.quantiles(values, n=100, method="inclusive")
+    return {"p50": q[49], "p95": q[94], "p99": q[98], "max": max(values)}
