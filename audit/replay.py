@@ -13,7 +13,10 @@ import struct
 from dataclasses import dataclass, field
 from typing import Any
 
+from django.db import transaction
+
 from audit.canonical import jsonable
+from audit.services import Actor, audit_record
 from decisioning.engine.pipeline import Limits, decide
 from decisioning.engine.types import DecisionResult
 from decisioning.models import Decision, Product
@@ -229,4 +232,58 @@ def decision_replay(*, decision: Decision) -> ReplayResult:
     )
 
 
-__all__ = ["Difference", "ReplayResult", "ReplayUnavailable", "decision_replay"]
+def decision_replay_record(*, decision: Decision, actor: Actor) -> ReplayResult:
+    """Replay `decision` (`decision_replay`) and record that it was replayed, by whom, and what
+    came out: a `decision.replayed` audit event on the decision, whether it matched or not.
+
+    The replay itself changes nothing; the event is the trace that someone reconstructed the
+    decision (an auditor's page, `manage.py replay_decision`) and what they were shown.
+    """
+    result = decision_replay(decision=decision)
+    with transaction.atomic():
+        audit_record(
+            actor=actor,
+            event_type="decision.replayed",
+            subject_type="decision",
+            subject_id=result.decision_id,
+            payload={
+                "matches": result.matches,
+                "error": result.error,
+                "stored": {
+                    "outcome": decision.outcome,
+                    "pd_bits": _bits(decision.pd),
+                    "ruleset_version": decision.ruleset_version,
+                    "model": f"{decision.model_name}:{decision.model_version}"
+                    if decision.model_name
+                    else "",
+                    "model_hash": decision.model_hash,
+                },
+                "replayed": {
+                    "outcome": result.outcome,
+                    "pd_bits": result.pd_bits,
+                    "ruleset_version": result.ruleset_version,
+                    "model": result.model,
+                    "model_hash": result.model_hash,
+                },
+                "compared": list(result.compared),
+                "differences": [
+                    {
+                        "field": d.field,
+                        "stored": repr(d.stored)[:500],
+                        "replayed": repr(d.replayed)[:500],
+                    }
+                    for d in result.differences[:50]
+                ],
+                "difference_count": len(result.differences),
+            },
+        )
+    return result
+
+
+__all__ = [
+    "Difference",
+    "ReplayResult",
+    "ReplayUnavailable",
+    "decision_replay",
+    "decision_replay_record",
+]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
 from django.db import connection
 from django.db.models import Min, QuerySet
@@ -142,3 +143,12 @@ def decision_created_event(*, decision_id: str) -> AuditEvent | None:
 def unsealed_age(now: dt.datetime | None = None) -> float | None:
     oldest = AuditEvent.objects.filter(position__isnull=True).aggregate(o=Min("occurred_at"))["o"]
     return None if oldest is None else ((now or timezone.now()) - oldest).total_seconds()
+
+
+def decision_replays(*, decision: Any, limit: int = 20) -> list[AuditEvent]:
+    """The latest recorded replays of a decision (`decision.replayed` events), newest first."""
+    return list(
+        AuditEvent.objects.filter(
+            subject_type="decision", subject_id=str(decision.pk), event_type="decision.replayed"
+        ).order_by("-seq")[:limit]
+    )

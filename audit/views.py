@@ -12,12 +12,13 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from audit import selectors
 from audit.dossier import dossier_build
 from audit.pdf import dossier_pdf
-from audit.replay import decision_replay
+from audit.replay import decision_replay_record
+from audit.services import Actor
 from audit.verification import verification_start
 from decisioning.models import Decision
 
@@ -108,12 +109,21 @@ def dossier_as_pdf(request: HttpRequest, decision_id: str) -> HttpResponse:
 
 
 @login_required
-@require_GET
+@require_http_methods(["GET", "POST"])
 def replay(request: HttpRequest, decision_id: str) -> HttpResponse:
+    """GET: the decision and its earlier replays, with a button; POST: run the replay (an audit
+    event, `decision.replayed`) and show the result. Looking changes nothing."""
     _require(request)
     decision = _decision(decision_id)
+    result = None
+    if request.method == "POST":
+        result = decision_replay_record(decision=decision, actor=Actor.for_user(request.user))
     return render(
         request,
         "audit/replay.html",
-        {"decision": decision, "result": decision_replay(decision=decision)},
+        {
+            "decision": decision,
+            "result": result,
+            "earlier": selectors.decision_replays(decision=decision),
+        },
     )

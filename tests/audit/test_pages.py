@@ -124,8 +124,26 @@ def test_the_replay_page_says_identical(
     from tests.conftest import PRODUCT_CODE
 
     set_scorer_version(PRODUCT_CODE, "1", trained_scorer)
-    r = signed_in(auditor).get(f"/audit/decisions/{decision.pk}/replay")
+    client = signed_in(auditor)
+    page = client.get(f"/audit/decisions/{decision.pk}/replay")
+    assert b'id="replay-run"' in page.content and b"not been replayed yet" in page.content
+    r = client.post(f"/audit/decisions/{decision.pk}/replay")
     assert b'id="replay-result">Identical' in r.content
+    assert b'id="replay-history"' in r.content and auditor.get_full_name().encode() in r.content
+
+
+def test_running_a_replay_needs_the_permission_and_csrf(
+    decision: Decision, underwriter: Any, auditor: Any
+) -> None:
+    from audit.models import AuditEvent
+
+    url = f"/audit/decisions/{decision.pk}/replay"
+    assert signed_in(underwriter).post(url).status_code == 404
+    assert Client().post(url).status_code == 302
+    strict = Client(enforce_csrf_checks=True)
+    strict.force_login(auditor)
+    assert strict.post(url).status_code == 403
+    assert not AuditEvent.objects.filter(event_type="decision.replayed").exists()
 
 
 def test_an_auditor_runs_a_verification_and_sees_it(

@@ -97,6 +97,55 @@ def test_the_command_reports_a_match_and_a_missing_model(decide_via_api: Any, ca
         call_command("replay_decision", "not-a-uuid")
 
 
+def _replayed_events(decision: Decision) -> list[Any]:
+    from audit.models import AuditEvent
+
+    return list(
+        AuditEvent.objects.filter(
+            event_type="decision.replayed", subject_type="decision", subject_id=str(decision.pk)
+        )
+    )
+
+
+def test_running_a_replay_from_the_command_is_an_audit_event(
+    decide_via_api: Any, capsys: Any
+) -> None:
+    decision = decide_via_api()
+    call_command("replay_decision", str(decision.pk), "--by", "aud@cli")
+    (event,) = _replayed_events(decision)
+    assert event.actor_type == "system" and event.actor_display == "aud@cli"
+    assert event.payload["matches"] is True and event.payload["differences"] == []
+    assert event.payload["replayed"]["pd_bits"] == event.payload["stored"]["pd_bits"] != ""
+    assert event.payload["replayed"]["outcome"] == decision.outcome
+    serving.forget()
+    with pytest.raises(CommandError):
+        call_command("replay_decision", str(decision.pk))
+    failed = _replayed_events(decision)[-1]
+    assert failed.payload["matches"] is False and "cannot be loaded" in failed.payload["error"]
+
+
+def test_a_replay_that_differs_records_what_differed(decide_via_api: Any, auditor: Any) -> None:
+    from tests.audit.conftest import signed_in
+
+    decision = decide_via_api()
+    with connection.cursor() as cursor:  # tamper as in test_a_changed_record_shows_a_diff
+        if connection.vendor == "postgresql":
+            cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+            cursor.execute("ALTER TABLE decisioning_decision DISABLE TRIGGER verdict_immutable_row")
+        else:
+            cursor.execute('DROP TRIGGER "verdict_immutable_upd_decisioning_decision"')
+        cursor.execute(
+            "UPDATE decisioning_decision SET outcome = 'decline' WHERE id = %s",
+            [decision.pk.hex if connection.vendor == "sqlite" else decision.pk],
+        )
+    r = signed_in(auditor).post(f"/audit/decisions/{decision.pk}/replay")
+    assert r.status_code == 200 and b'id="replay-result">Differs' in r.content
+    (event,) = _replayed_events(decision)
+    assert event.actor_id == str(auditor.pk) and event.payload["matches"] is False
+    assert "outcome" in {d["field"] for d in event.payload["differences"]}
+    assert event.payload["stored"]["outcome"] == "decline"
+
+
 def test_replay_across_a_rule_set_change(
     decide_via_api: Any,
     product: Any,

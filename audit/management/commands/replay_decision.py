@@ -6,7 +6,8 @@ from typing import Any
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
-from audit.replay import decision_replay
+from audit.replay import decision_replay_record
+from audit.services import Actor
 from decisioning.models import Decision
 
 
@@ -14,12 +15,16 @@ class Command(BaseCommand):
     help = (
         "Re-run a stored decision from its stored inputs, signals, rule-set version and model "
         "version (no external calls) and compare outcome, PD (bit for bit), reasons and every "
-        "rule result. Exits non-zero on any difference."
+        "rule result. Exits non-zero on any difference. Each replay is recorded as a "
+        "decision.replayed audit event."
     )
 
     def add_arguments(self, parser: Any) -> None:
         parser.add_argument("decision_id", nargs="+")
         parser.add_argument("--json", action="store_true", help="print the full result as JSON")
+        parser.add_argument(
+            "--by", default="cli", help="who is replaying (recorded on the audit event)"
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         failed = []
@@ -30,7 +35,7 @@ class Command(BaseCommand):
                 )
             except (Decision.DoesNotExist, ValidationError, ValueError) as e:
                 raise CommandError(f"decision {decision_id} not found") from e
-            result = decision_replay(decision=decision)
+            result = decision_replay_record(decision=decision, actor=Actor.system(options["by"]))
             if options["json"]:
                 self.stdout.write(json.dumps(result.as_dict(), indent=2, default=str))
             elif result.matches:
