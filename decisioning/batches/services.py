@@ -16,7 +16,6 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import os
-import time
 import uuid
 from collections.abc import Callable
 from typing import Any, BinaryIO

@@ -210,3 +210,72 @@ def test_it_runs_a_chunk_in_a_constant_number_of_queries(product: Any, django_as
     # Claim, load, store (one bulk insert), finish the chunk, then close the batch and audit it.
     with django_assert_max_num_queries(25):
         services.chunk_run(chunk_id=chunk_id)
+
+
+def test_it_copies_awkward_text_exactly(product: Any) -> None:
+    """COPY's text format: tabs, newlines, backslashes and a literal backslash-N survive as text;
+    None is NULL."""
+    from decimal import Decimal
+
+    from decisioning.batches import storage
+    from decisioning.batches.engine import ChunkResults, ItemResult
+
+    if connection.vendor != "postgresql":
+        pytest.skip("COPY is PostgreSQL only")
+    batch = generated(product, 10)
+    awkward = ["tab\there", "new\nline", "back\\slash", "\\N", "cr\rx", "é ünïcode"]
+    rows = [
+        ItemResult(i, ref, None, "refer", 0.1 + i / 100, 0.05, 0.2, Decimal("1234.50") if i % 2 else None,
+                   "A B", "", None, error="" if i % 3 else ref)
+        for i, ref in enumerate(awkward)
+    ]
+    storage.store(batch.pk, ChunkResults.from_items(rows), method="copy")
+    stored = {r.item: r for r in BatchResult.objects.filter(batch=batch)}
+    for r in rows:
+        s = stored[r.item]
+        assert (s.reference, s.error, s.pd, s.original_pd) == (r.reference, r.error, r.pd, None)
+        assert s.approved_amount == r.approved_amount
+
+
+def test_it_finds_a_dead_workers_chunk_from_any_chunk_of_its_batch(product: Any) -> None:
+    batch = generated(product, 300, chunk_size=100)
+    chunk_ids = services.batch_plan(batch_id=batch.pk)
+    assert services.chunk_claim(chunk_id=chunk_ids[1]) is not None
+    BatchChunk.objects.filter(pk=chunk_ids[1]).update(lease_until=timezone.now() - dt.timedelta(seconds=1))
+    other = generated(product, 100, chunk_size=100)
+    (other_chunk,) = services.batch_plan(batch_id=other.pk)
+    assert services.batch_reclaim(chunk_id=chunk_ids[0]) == [chunk_ids[1]]
+    assert services.batch_reclaim(chunk_id=other_chunk) == []
+
+
+def test_the_chunk_task_lowers_its_workers_priority_only_on_a_real_worker(product: Any, monkeypatch: Any) -> None:
+    import os
+
+    from decisioning.tasks import batch_chunk
+
+    calls: list[int] = []
+    monkeypatch.setattr(os, "nice", lambda inc: calls.append(inc) or 0)
+    monkeypatch.setattr(os, "getpriority", lambda *a: 0)
+    batch = generated(product, 200, chunk_size=100)
+    first, second = services.batch_plan(batch_id=batch.pk)
+    assert batch_chunk.apply(args=(first,)).get() == "done"  # eager: the web process, never niced
+    assert calls == []
+    monkeypatch.setenv("BATCH_NICE", "7")
+    batch_chunk.push_request(is_eager=False)  # as a worker runs it
+    try:
+        assert batch_chunk.run(second) == "done"
+    finally:
+        batch_chunk.pop_request()
+    assert calls == [7]
+
+
+def test_a_starting_worker_rearms_the_watchdog_of_running_batches(product: Any, monkeypatch: Any, settings: Any) -> None:
+    from decisioning import tasks
+
+    batch = generated(product, 200, chunk_size=100)
+    services.batch_plan(batch_id=batch.pk)
+    sent: list[tuple] = []
+    monkeypatch.setattr(tasks.batch_watch, "apply_async", lambda args, countdown: sent.append((args, countdown)))
+    settings.CELERY_TASK_ALWAYS_EAGER = False
+    tasks._rearm_batch_watchdogs()
+    assert sent == [((batch.pk,), 0)]
