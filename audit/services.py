@@ -13,6 +13,7 @@ from django.utils import timezone
 
 from audit.canonical import canonical_json, jsonable, sha256_hex
 from audit.models import AuditEvent, ChainHead
+from config.db import insert_new
 from config.middleware import current_request_id
 
 logger = logging.getLogger(__name__)
@@ -112,7 +113,7 @@ def audit_record(
         raise RuntimeError("audit_record must be called inside transaction.atomic()")
     occurred_at = occurred_at or timezone.now()
     correlation_id = correlation_id if correlation_id is not None else current_request_id()
-    event = AuditEvent.objects.create(
+    event = AuditEvent(
         occurred_at=occurred_at,
         actor_type=actor.type,
         actor_id=actor.id,
@@ -123,6 +124,7 @@ def audit_record(
         payload=jsonable(payload),
         correlation_id=correlation_id,
     )
+    insert_new(event)  # one prebuilt INSERT: this runs for every decision (config/db.py)
     if _seal_mode() == "on_commit":
         transaction.on_commit(_seal_quietly)
     return event

@@ -24,9 +24,10 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=300)
     parser.add_argument("--html", default=str(ROOT / "bench" / "out" / "profile.html"))
     args = parser.parse_args()
-    from load import bench_env
+    from load import DB_NAME, OUT, REDIS_URL
+    from service import bench_env
 
-    os.environ.update(bench_env(0))
+    os.environ.update(bench_env(0, db_name=DB_NAME, redis_url=REDIS_URL, var_dir=OUT / "var"))
     os.environ["DJANGO_SETTINGS_MODULE"] = "config.settings"
     import django
 

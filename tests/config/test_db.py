@@ -1,0 +1,95 @@
+"""config.db.insert_new writes exactly the row the ORM would."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from django.db import IntegrityError, models, transaction
+from django.forms.models import model_to_dict
+
+from audit.models import AuditEvent
+from config.db import insert_new
+from decisioning.models import Application, Decision, IntegrationClient, Product
+
+pytestmark = pytest.mark.django_db(transaction=False)
+
+
+@pytest.fixture
+def client_obj(integration: tuple[IntegrationClient, str]) -> IntegrationClient:
+    return integration[0]
+
+NOW = dt.datetime(2026, 11, 3, 10, 15, 30, 123456, tzinfo=dt.UTC)
+
+
+def _row(model: type[models.Model], pk: Any) -> dict[str, Any]:
+    """Every column as stored, read back through the ORM."""
+    obj = model._base_manager.get(pk=pk)
+    return {f.attname: getattr(obj, f.attname) for f in model._meta.concrete_fields}
+
+
+def _application(client: IntegrationClient, product: Product, **over: Any) -> dict[str, Any]:
+    return {
+        "client": client, "product": product, "reference": "R-1", "first_name": "Ada", "last_name": "Lovelace",
+        "date_of_birth": dt.date(1985, 12, 10), "postcode": "SW1A 1AA", "uk_resident": True,
+        "residential_status": "owner", "months_at_address": 40, "employment_status": "employed",
+        "months_in_employment": 30, "annual_income": Decimal("42000.50"), "monthly_expenditure": Decimal("900.00"),
+        "existing_debt": Decimal("1234.56"), "monthly_debt_payments": Decimal("80.00"), "dependants": 1,
+        "requested_amount": Decimal("5000.00"), "term_months": 36, "purpose": "car", "bankrupt_or_iva": False,
+        "identity_hash": "ab" * 32, "submitted_at": NOW, **over,
+    }
+
+
+def _decision(app: Application, **over: Any) -> dict[str, Any]:
+    return {
+        "application": app, "client_id": app.client_id, "product_id": app.product_id, "outcome": "refer",
+        "pd": 0.123456789012345, "pd_lower": 0.1, "pd_upper": None, "approved_amount": None,
+        "reasons": [{"code": "PD_REFER_BAND", "description": "é ünïcode \u2028", "source": "system"}],
+        "rule_results": [{"rule_id": "R1", "inputs": {"a": None, "b": [1, 2.5]}}],
+        "features": {"version": "fc-1", "values": {"age": 40.0, "x": None}}, "explanation": {},
+        "signals": [], "counterfactual": None, "ruleset_version": "personal-loan@v3", "feature_version": "fc-1",
+        "model_name": "m", "model_version": "7", "model_hash": "cd" * 32, "degraded": True, "latency_ms": 3.25,
+        "request_id": "req-1", "idempotency_key": "key-1", "request_hash": "ef" * 32, "created_at": NOW, **over,
+    }
+
+
+def test_rows_are_identical_to_orm_created_rows(product: Product, client_obj: IntegrationClient) -> None:
+    with transaction.atomic():
+        orm_app = Application.objects.create(**_application(client_obj, product))
+        orm_dec = Decision.objects.create(**_decision(orm_app))
+        orm_evt = AuditEvent.objects.create(
+            occurred_at=NOW, actor_type="client", actor_id="1", actor_display="Acme", event_type="decision.created",
+            subject_type="decision", subject_id=str(orm_dec.pk), payload={"pd": 0.1, "n": [1, None]}, correlation_id="c",
+        )
+        new_app = Application(**_application(client_obj, product))
+        new_dec = Decision(**_decision(new_app, idempotency_key="key-2"))
+        new_evt = AuditEvent(
+            occurred_at=NOW, actor_type="client", actor_id="1", actor_display="Acme", event_type="decision.created",
+            subject_type="decision", subject_id=str(orm_dec.pk), payload={"pd": 0.1, "n": [1, None]}, correlation_id="c",
+        )
+        insert_new(new_app, new_dec, new_evt)
+
+    assert new_evt.seq is not None and new_evt.seq > orm_evt.seq  # the auto key is read back
+    assert not new_app._state.adding and not new_dec._state.adding
+    for model, a, b, differ in (
+        (Application, orm_app.pk, new_app.pk, {"id"}),
+        (Decision, orm_dec.pk, new_dec.pk, {"id", "application_id", "idempotency_key"}),
+        (AuditEvent, orm_evt.pk, new_evt.pk, {"seq", "position", "prev_hash", "hash", "sealed_at"}),
+    ):
+        row_a, row_b = _row(model, a), _row(model, b)
+        assert set(row_a) == set(row_b)
+        assert {k: v for k, v in row_a.items() if k not in differ} == {k: v for k, v in row_b.items() if k not in differ}
+    assert model_to_dict(Decision.objects.get(pk=new_dec.pk))["application"] == new_app.pk
+
+
+def test_it_refuses_saved_instances_and_keeps_constraints(product: Product, client_obj: IntegrationClient) -> None:
+    app = Application.objects.create(**_application(client_obj, product))
+    with pytest.raises(ValueError, match="new rows only"):
+        insert_new(app)
+    Decision.objects.create(**_decision(app))
+    other = Application(**_application(client_obj, product))
+    with pytest.raises(IntegrityError), transaction.atomic():  # same client + Idempotency-Key
+        insert_new(other, Decision(**_decision(other)))
+    assert not Application.objects.filter(pk=other.pk).exists()  # rolled back together
