@@ -20,6 +20,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from django.core.cache.backends.redis import RedisCache
 from rest_framework.request import Request
 from rest_framework.throttling import SimpleRateThrottle
 
@@ -44,12 +45,26 @@ class ClientRateThrottle(SimpleRateThrottle):
         window = int(self.now // self.duration)
         self.window_end = (window + 1) * self.duration
         try:
-            self.current = self._increment(f"{key}:{window}")
-            self.previous = int(self.cache.get(f"{key}:{window - 1}", 0))
+            self.current, self.previous = self._counts(f"{key}:{window}", f"{key}:{window - 1}")
         except Exception:  # cache backend unavailable
             return True
         elapsed = (self.now - window * self.duration) / self.duration
         return self.previous * (1 - elapsed) + self.current <= self.num_requests
+
+    def _counts(self, current_key: str, previous_key: str) -> tuple[int, int]:
+        """This window's count after counting this request, and the previous window's count."""
+        if isinstance(self.cache, RedisCache):
+            # One round trip: INCR + EXPIRE + GET in a pipeline (Django's incr() is EXISTS + INCR).
+            # Django's Redis cache stores ints unpickled, so cache.get() reads these keys too.
+            now_key = self.cache.make_and_validate_key(current_key)
+            client = self.cache._cache.get_client(now_key, write=True)
+            pipe = client.pipeline(transaction=False)
+            pipe.incr(now_key)
+            pipe.expire(now_key, 2 * self.duration + 1)  # read as "previous" by the next window
+            pipe.get(self.cache.make_and_validate_key(previous_key))
+            current, _, previous = pipe.execute()
+            return int(current), int(previous or 0)
+        return self._increment(current_key), int(self.cache.get(previous_key, 0))
 
     def _increment(self, key: str) -> int:
         try:
