@@ -90,10 +90,16 @@ def resolve(
     policy: Policy,
     features: FeatureVector,
     score: ScoreResult | None,
+    rule_results: tuple[RuleResult, ...] | None = None,
 ) -> DecisionResult:
-    """Steps 5 and 7: rules over the context, then the outcome by precedence."""
+    """Steps 5 and 7: rules over the context, then the outcome by precedence.
+
+    `rule_results`, when given, are this policy's results for this application (the counterfactual
+    search passes them, re-evaluating only the rules a change of amount or term can move)."""
     pd = score.pd if score is not None else None
-    results = policy.evaluate(rule_context(app, signals, features, pd))
+    if rule_results is None:
+        rule_results = policy.evaluate(rule_context(app, signals, features, pd))
+    results = rule_results
     fired = [r for r in results if r.fired]
 
     missing = signals.missing
@@ -230,12 +236,28 @@ def counterfactual(
         current = app.requested_amount if name == "amount" else app.term_months
         return abs(float(value) - float(current)) / float(current), 0 if name == "amount" else 1
 
+    # A rule that reads no actionable input gives the same result for every candidate: reuse the
+    # decision's own result for it and re-evaluate only the rules an amount or term change moves.
+    base = result.rule_results if result is not None and result.ruleset_version == policy.version else None
+    moving = [i for i, rule in enumerate(policy.rules) if set(rule.reads) & ACTIONABLE_INPUTS]
+
     for index, (name, value, variant) in sorted(enumerate(variants), key=size):
         pd = pds[index]
         score = ScoreResult(model_name=scorer.model_name, model_version=scorer.model_version,
                             model_hash="", pd=pd, pd_lower=pd, pd_upper=pd, contributions=())
-        new = resolve(variant, signals=signals, policy=policy, features=vectors[index], score=score).outcome
-        if _RANK[new] > _RANK[outcome]:
+        results: tuple[RuleResult, ...] | None = None
+        if base is not None:
+            ctx = rule_context(variant, signals, vectors[index], pd)
+            merged = list(base)
+            for i in moving:
+                merged[i] = policy.rules[i].evaluate(ctx)
+            results = tuple(merged)
+        new = resolve(variant, signals=signals, policy=policy, features=vectors[index], score=score,
+                      rule_results=results)
+        if _RANK[new.outcome] > _RANK[outcome]:
             current = app.requested_amount if name == "amount" else app.term_months
-            return {"input": name, "from": str(current), "to": str(value), "outcome": new.value, "pd": round(pd, 6)}
+            # The PD the resubmitted application would show: after the rules' score adjustments.
+            assert new.pd is not None
+            return {"input": name, "from": str(current), "to": str(value), "outcome": new.outcome.value,
+                    "pd": round(new.pd, 6)}
     return None
