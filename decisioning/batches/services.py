@@ -270,8 +270,8 @@ def chunk_process(*, chunk_id: int, token: str, method: str | None = None, timin
     chunk = BatchChunk.objects.select_related("batch__product").get(pk=chunk_id)
     batch = chunk.batch
     t = Timings()
+    policy, scorer = _policy_and_scorer(batch)  # loaded once per process, then cached
     mark = t.now()
-    policy, scorer = _policy_and_scorer(batch)
     items, failed = sources.load_items(batch, chunk)
     t.stop("load", mark)
     results = decide_chunk(items, policy=policy, scorer=scorer, timings=t)
