@@ -241,10 +241,14 @@ def appealable_decisions(*, user: Any, q: str, limit: int = 10) -> list[Decision
 
 
 def decision_for_appeal(*, user: Any, decision_id: Any) -> Decision:
+    """A declined decision (or one that already has a case): an underwriter sees no more
+    through the appeal page than the queue and its search already show."""
     if not user.has_perm("reviews.work_cases"):
         raise NotFound("Decision not found.")
     try:
-        return Decision.objects.select_related("application", "product").get(pk=decision_id)
+        return Decision.objects.select_related("application", "product").get(
+            Q(outcome=Decision.OutcomeChoice.DECLINE) | Q(review_case__isnull=False), pk=decision_id
+        )
     except (Decision.DoesNotExist, ValidationError, ValueError, TypeError) as e:
         raise NotFound("Decision not found.") from e
 
