@@ -20,6 +20,8 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from django.core.cache import DEFAULT_CACHE_ALIAS, caches
+from django.core.cache import cache as default_cache
 from django.core.cache.backends.redis import RedisCache
 from rest_framework.request import Request
 from rest_framework.throttling import SimpleRateThrottle
@@ -53,15 +55,16 @@ class ClientRateThrottle(SimpleRateThrottle):
 
     def _counts(self, current_key: str, previous_key: str) -> tuple[int, int]:
         """This window's count after counting this request, and the previous window's count."""
-        if isinstance(self.cache, RedisCache):
+        backend = caches[DEFAULT_CACHE_ALIAS] if self.cache is default_cache else self.cache  # not the proxy
+        if isinstance(backend, RedisCache):
             # One round trip: INCR + EXPIRE + GET in a pipeline (Django's incr() is EXISTS + INCR).
             # Django's Redis cache stores ints unpickled, so cache.get() reads these keys too.
-            now_key = self.cache.make_and_validate_key(current_key)
-            client = self.cache._cache.get_client(now_key, write=True)
+            now_key = backend.make_and_validate_key(current_key)
+            client = backend._cache.get_client(now_key, write=True)
             pipe = client.pipeline(transaction=False)
             pipe.incr(now_key)
             pipe.expire(now_key, 2 * self.duration + 1)  # read as "previous" by the next window
-            pipe.get(self.cache.make_and_validate_key(previous_key))
+            pipe.get(backend.make_and_validate_key(previous_key))
             current, _, previous = pipe.execute()
             return int(current), int(previous or 0)
         return self._increment(current_key), int(self.cache.get(previous_key, 0))

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from django.core.cache import cache
+from django.core.cache import cache, caches
 from django.core.cache.backends.redis import RedisCache
 
 from decisioning.throttling import ClientRateThrottle
@@ -82,9 +82,24 @@ def test_a_cache_outage_lets_requests_through(monkeypatch: pytest.MonkeyPatch) -
     def down(*args: Any, **kwargs: Any) -> Any:
         raise ConnectionError("cache down")
 
-    monkeypatch.setattr(cache, "incr", down)
-    monkeypatch.setattr(cache, "add", down)
-    if isinstance(cache, RedisCache):  # the pipelined path talks to the client directly
-        monkeypatch.setattr(cache._cache, "get_client", down)
+    with monkeypatch.context() as patched:  # undone before the fixture clears the cache
+        patched.setattr(cache, "incr", down)
+        patched.setattr(cache, "add", down)
+        if isinstance(caches["default"], RedisCache):  # the pipelined path talks to the client directly
+            patched.setattr(caches["default"]._cache, "get_client", down)
+        clock = Clock(6_000.0)
+        assert all(throttle("1/min", clock).allow_request(Req("e"), None) for _ in range(3))
+
+
+def test_redis_takes_one_round_trip(monkeypatch: pytest.MonkeyPatch) -> None:
+    """On Redis the counts come from one pipeline; Django's incr() (EXISTS + INCR) is not used."""
+    if not isinstance(caches["default"], RedisCache):
+        pytest.skip("the embedded default has no Redis")
+
+    def not_used(*args: Any, **kwargs: Any) -> Any:
+        raise AssertionError("Django's two-round-trip incr() was used")
+
+    monkeypatch.setattr(cache, "incr", not_used)
     clock = Clock(6_000.0)
-    assert all(throttle("1/min", clock).allow_request(Req("e"), None) for _ in range(3))
+    assert [throttle("2/min", clock).allow_request(Req("f"), None) for _ in range(3)] == [True, True, False]
+    assert cache.get("throttle_anon_f:100") == 3  # the raw INCR-ed value reads back through the cache
