@@ -571,7 +571,7 @@ def _vectorised(
         lower: list[float | None] = [b[0] for b in bounds]
         upper: list[float | None] = [b[1] for b in bounds]
     else:
-        pd_list = lower = upper = [None] * n
+        pd_list, lower, upper = [None] * n, [None] * n, [None] * n
     out = ChunkResults(
         item=[it.item for it in items],
         reference=[it.reference for it in items],
