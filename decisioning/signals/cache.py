@@ -16,7 +16,8 @@ import logging
 from collections.abc import Iterable
 from typing import Any
 
-from django.core.cache import cache
+from django.core.cache import DEFAULT_CACHE_ALIAS, cache, caches
+from django.core.cache.backends.redis import RedisCache
 from django.utils.crypto import salted_hmac
 
 from audit.canonical import canonical_json
@@ -77,6 +78,15 @@ class GuardedCache:
     def set(self, key: str, value: Any, ttl: int) -> None:
         self._run("set", lambda: cache.set(key, value, timeout=ttl), None)
 
+    def set_many(self, entries: Iterable[tuple[str, Any, int]]) -> None:
+        """Several (key, value, ttl) writes: one round trip per distinct TTL (Redis pipelines
+        `set_many`), instead of one per answer."""
+        by_ttl: dict[int, dict[str, Any]] = {}
+        for key, value, ttl in entries:
+            by_ttl.setdefault(ttl, {})[key] = value
+        for ttl, values in by_ttl.items():
+            self._run("set", lambda values=values, ttl=ttl: cache.set_many(values, timeout=ttl), None)
+
     def take_pull(self, key: str, limit: RateLimit) -> int | None:
         """Count one provider pull; the count in this window (including it), or None if unknown.
 
@@ -86,6 +96,14 @@ class GuardedCache:
         """
 
         def count() -> int:
+            backend = caches[DEFAULT_CACHE_ALIAS]
+            if isinstance(backend, RedisCache):
+                # One round trip: INCR, and EXPIRE NX so only the first pull starts the window.
+                raw = backend.make_and_validate_key(key)
+                pipe = backend._cache.get_client(raw, write=True).pipeline(transaction=False)
+                pipe.incr(raw)
+                pipe.expire(raw, limit.window_seconds, nx=True)
+                return int(pipe.execute()[0])
             cache.add(key, 0, timeout=limit.window_seconds)
             try:
                 return int(cache.incr(key))

@@ -107,8 +107,10 @@ def _call(
     now: dt.datetime,
     cache: GuardedCache,
     key: str | None,
+    cache_writes: list[tuple[str, Any, int]] | None = None,
 ) -> tuple[SignalRecord, Any]:
-    """One provider, start to finish (runs in a pool thread, or inline for simulators)."""
+    """One provider, start to finish (runs in a pool thread, or inline for simulators). Inline
+    callers pass `cache_writes` to collect the cache write and flush all of them at once."""
     started = time.perf_counter()
     try:
         answer = policy.provider.fetch(app, deadline=deadline)
@@ -128,19 +130,19 @@ def _call(
     response = _stored_response(answer)
     record = _record(policy, ok=True, response=response, latency_ms=latency_ms, fetched_at=now)
     if key is not None:
-        # Written here, not by the decision: an answer that arrives after its decision gave up
-        # waiting still saves the next decision for this applicant a pull.
-        cache.set(
-            key,
-            {
-                "provider": record.provider,
-                "provider_version": record.provider_version,
-                "response": response,
-                "response_sha256": record.response_sha256,
-                "fetched_at": now.isoformat(),
-            },
-            policy.cache_ttl_seconds,
-        )
+        entry = {
+            "provider": record.provider,
+            "provider_version": record.provider_version,
+            "response": response,
+            "response_sha256": record.response_sha256,
+            "fetched_at": now.isoformat(),
+        }
+        if cache_writes is not None:
+            cache_writes.append((key, entry, policy.cache_ttl_seconds))
+        else:
+            # Written here, not by the decision: an answer that arrives after its decision gave
+            # up waiting still saves the next decision for this applicant a pull.
+            cache.set(key, entry, policy.cache_ttl_seconds)
     return record, answer.signal
 
 
@@ -233,12 +235,17 @@ def fetch_signals(app: ApplicationData, *, now: dt.datetime) -> Signals:
             continue
         futures[future] = name
 
-    # Simulators run here while the network calls are in flight.
+    # Simulators run here while the network calls are in flight; their answers are cached in
+    # one write.
+    cache_writes: list[tuple[str, Any, int]] = []
     for name in inline:
         policy = reg.providers[name]
         records[name], values[name] = _call(
-            policy, app, deadline=deadline, now=now, cache=cache, key=keys.get(name)
+            policy, app, deadline=deadline, now=now, cache=cache, key=keys.get(name),
+            cache_writes=cache_writes,
         )
+    if cache_writes:
+        cache.set_many(cache_writes)
 
     if futures:
         done, pending = wait(futures, timeout=max(0.0, deadline - time.monotonic()))
