@@ -55,6 +55,9 @@ class AuditConfig(AppConfig):
             pre_delete.connect(
                 refuse_instance_delete, sender=model, dispatch_uid=f"immutable-del-{label}"
             )
+        from audit import access
+
+        access.connect()
         connection_created.connect(
             _register_sqlite_functions, dispatch_uid="verdict-sqlite-functions"
         )

@@ -1,6 +1,8 @@
 from __future__ import annotations
 
+import simple_history
 from django.conf import settings
+from django.contrib.auth.models import Group, User
 from django.db import models
 
 from audit.immutable import ImmutableManager
@@ -127,3 +129,15 @@ class VerificationRun(models.Model):
     @property
     def ok(self) -> bool:
         return self.status == self.Status.PASSED
+
+
+# ---- history of who may do what (audit/access.py) -------------------------------------------------
+# Users and groups are Django's; their history lives here. The password hash never enters it, and
+# sign-ins (last_login) do not make history rows.
+simple_history.register(
+    User,
+    app="audit",
+    excluded_fields=["password", "last_login"],
+    m2m_fields=["groups", "user_permissions"],
+)
+simple_history.register(Group, app="audit", m2m_fields=["permissions"])

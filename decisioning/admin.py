@@ -4,14 +4,15 @@ from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
-from django.contrib.auth.admin import UserAdmin
+from django.contrib.auth.admin import GroupAdmin, UserAdmin
 from django.contrib.auth.forms import UserChangeForm
-from django.contrib.auth.models import User
+from django.contrib.auth.models import Group, User
 from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from simple_history.admin import SimpleHistoryAdmin
 
+from audit.access import ACCESS_FLAGS
 from audit.services import Actor
 from config.errors import ApplicationError
 from decisioning import role_services, roles, selectors, services
@@ -263,6 +264,25 @@ class VerdictUserAdmin(UserAdmin):
             form.roles_editable = self._changes_roles(request, obj)
         return form
 
+    def save_model(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> None:
+        """Account flags (active, staff, superuser) change through `user_access_set`, which
+        writes the audit event; everything else saves as in Django's admin."""
+        flags = {
+            f: form.cleaned_data[f]
+            for f in ACCESS_FLAGS
+            if change and f in form.changed_data and f in form.cleaned_data
+        }
+        if flags:
+            stored = type(obj).objects.filter(pk=obj.pk).values(*flags).get()
+            for flag, value in stored.items():
+                setattr(obj, flag, value)  # saved unchanged here; the service changes them
+        super().save_model(request, obj, form, change)
+        if flags:
+            try:
+                role_services.user_access_set(user=obj, actor=Actor.for_user(request.user), **flags)
+            except ApplicationError as e:
+                self.message_user(request, e.message, messages.ERROR)
+
     def save_related(self, request: HttpRequest, form: Any, formsets: Any, change: bool) -> None:
         super().save_related(request, form, formsets, change)
         if "roles" not in form.changed_data:
@@ -292,6 +312,30 @@ class VerdictUserAdmin(UserAdmin):
     def role_list(self, obj: User) -> str:
         names = sorted(g.name for g in obj.groups.all() if g.name in roles.ALL_ROLES)
         return ", ".join(ROLE_LABELS[n] for n in names) or "—"
+
+
+admin.site.unregister(Group)
+
+
+@admin.register(Group)
+class VerdictGroupAdmin(SimpleHistoryAdmin, GroupAdmin):
+    """Groups (a staff role is a group): a change of permissions goes through
+    `group_permissions_set` and its audit event, never a bare m2m write."""
+
+    def save_related(self, request: HttpRequest, form: Any, formsets: Any, change: bool) -> None:
+        # `permissions` is the form's only many-to-many field, so `form.save_m2m()` is not called.
+        group = form.instance
+        wanted = list(form.cleaned_data.get("permissions") or [])
+        held = set(group.permissions.values_list("pk", flat=True))
+        if {p.pk for p in wanted} != held:
+            try:
+                role_services.group_permissions_set(
+                    group=group, permissions=wanted, actor=Actor.for_user(request.user)
+                )
+            except ApplicationError as e:
+                self.message_user(request, e.message, messages.ERROR)
+        for formset in formsets:
+            self.save_formset(request, form, formset, change=change)
 
 
 # ---- rule sets (docs/rules.md) -------------------------------------------------------------------

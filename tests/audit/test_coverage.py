@@ -1,5 +1,7 @@
 """100% audit coverage: every service that creates or changes a decision, a loan outcome, a
-token, a review case or a role leaves exactly one audit event, naming its subject.
+token, a review case, a role, an account's access flags or a user's or group's permissions
+leaves exactly one audit event, naming its subject — and so does every way of changing access
+without the services (the "shell:" rows, caught by audit.access's signals).
 
 Add a row to SERVICES for every new state-changing service. `test_every_service_is_in_the_table`
 fails until you do (or list it in NOT_STATE_CHANGES with the reason).
@@ -217,6 +219,101 @@ def _role_revoke(ctx: dict[str, Any], user: Any) -> str:
     return str(user.pk)
 
 
+def _staff_user(ctx: dict[str, Any]) -> Any:
+    return make_user("stan", roles.AUDITOR, is_staff=True)
+
+
+def _group(ctx: dict[str, Any]) -> Any:
+    from django.contrib.auth.models import Group
+
+    return Group.objects.create(name="compliance-readers")
+
+
+def _permission(codename: str = "view_decision") -> Any:
+    from django.contrib.auth.models import Permission
+
+    return Permission.objects.get(codename=codename)
+
+
+def _access_set(ctx: dict[str, Any], user: Any) -> str:
+    role_services.user_access_set(user=user, actor=Actor.system("test"), is_staff=True)
+    return str(user.pk)
+
+
+def _user_permissions_set(ctx: dict[str, Any], user: Any) -> str:
+    role_services.user_permissions_set(
+        user=user, permissions=[_permission()], actor=Actor.system("test")
+    )
+    return str(user.pk)
+
+
+def _group_permissions_set(ctx: dict[str, Any], group: Any) -> str:
+    role_services.group_permissions_set(
+        group=group,
+        permissions=[_permission(), _permission("view_application")],
+        actor=Actor.system("test"),
+    )
+    return str(group.pk)
+
+
+# Changes made without the services (the shell, a script): caught by audit.access's signals.
+
+
+def _raw_superuser(ctx: dict[str, Any], user: Any) -> str:
+    user.is_superuser = True
+    user.save()
+    return str(user.pk)
+
+
+def _raw_deactivate(ctx: dict[str, Any], user: Any) -> str:
+    user.is_active = False
+    user.save(update_fields=["is_active"])
+    return str(user.pk)
+
+
+def _raw_create_superuser(ctx: dict[str, Any], _: Any) -> str:
+    from django.contrib.auth.models import User
+
+    return str(User.objects.create_superuser("sudo", password="pw-sudo").pk)
+
+
+def _raw_group_add(ctx: dict[str, Any], user: Any) -> str:
+    from django.contrib.auth.models import Group
+
+    user.groups.add(Group.objects.get(name=roles.RISK_MANAGER))
+    return str(user.pk)
+
+
+def _raw_group_remove_reverse(ctx: dict[str, Any], user: Any) -> str:
+    from django.contrib.auth.models import Group
+
+    Group.objects.get(name=roles.AUDITOR).user_set.remove(user)
+    return str(user.pk)
+
+
+def _raw_groups_clear(ctx: dict[str, Any], user: Any) -> str:
+    user.groups.clear()
+    return str(user.pk)
+
+
+def _raw_user_permission_add(ctx: dict[str, Any], user: Any) -> str:
+    user.user_permissions.add(_permission())
+    return str(user.pk)
+
+
+def _raw_group_permission_add(ctx: dict[str, Any], group: Any) -> str:
+    group.permissions.add(_permission(), _permission("view_application"))
+    return str(group.pk)
+
+
+def _raw_group_permission_remove_reverse(ctx: dict[str, Any], _: Any) -> str:
+    from django.contrib.auth.models import Group
+
+    group = Group.objects.get(name=roles.AUDITOR)
+    group.permissions.first().group_set.remove(group)
+    return str(group.pk)
+
+
 SERVICES = [
     Case(
         "decisioning.services.decision_create",
@@ -277,6 +374,83 @@ SERVICES = [
         "decisioning.role_services.role_grant", "role.granted", "user", _without_role, _role_grant
     ),
     Case("decisioning.role_services.role_revoke", "role.revoked", "user", _with_role, _role_revoke),
+    Case(
+        "decisioning.role_services.user_access_set",
+        "user.access_changed",
+        "user",
+        _without_role,
+        _access_set,
+    ),
+    Case(
+        "decisioning.role_services.user_permissions_set",
+        "user.permissions_changed",
+        "user",
+        _without_role,
+        _user_permissions_set,
+    ),
+    Case(
+        "decisioning.role_services.group_permissions_set",
+        "group.permissions_changed",
+        "group",
+        _group,
+        _group_permissions_set,
+    ),
+    # ---- access changed without the services: the audit.access safety net -------------------
+    Case(
+        "shell: user.is_superuser = True; user.save()",
+        "user.access_changed",
+        "user",
+        _without_role,
+        _raw_superuser,
+    ),
+    Case(
+        "shell: user.save(update_fields=['is_active'])",
+        "user.access_changed",
+        "user",
+        _staff_user,
+        _raw_deactivate,
+    ),
+    Case(
+        "shell: User.objects.create_superuser() (createsuperuser)",
+        "user.access_changed",
+        "user",
+        _nothing,
+        _raw_create_superuser,
+    ),
+    Case(
+        "shell: user.groups.add(role)", "user.groups_changed", "user", _without_role, _raw_group_add
+    ),
+    Case(
+        "shell: group.user_set.remove(user)",
+        "user.groups_changed",
+        "user",
+        _with_role,
+        _raw_group_remove_reverse,
+    ),
+    Case(
+        "shell: user.groups.clear()", "user.groups_changed", "user", _with_role, _raw_groups_clear
+    ),
+    Case(
+        "shell: user.user_permissions.add(p)",
+        "user.permissions_changed",
+        "user",
+        _without_role,
+        _raw_user_permission_add,
+    ),
+    Case(
+        "shell: group.permissions.add(p, q)",
+        "group.permissions_changed",
+        "group",
+        _group,
+        _raw_group_permission_add,
+    ),
+    Case(
+        "shell: permission.group_set.remove(group)",
+        "group.permissions_changed",
+        "group",
+        _nothing,
+        _raw_group_permission_remove_reverse,
+    ),
 ]
 
 #: Public functions of the service modules that change nothing themselves (with the reason).
