@@ -152,3 +152,12 @@ def decision_replays(*, decision: Any, limit: int = 20) -> list[AuditEvent]:
             subject_type="decision", subject_id=str(decision.pk), event_type="decision.replayed"
         ).order_by("-seq")[:limit]
     )
+
+
+def backlog_alerts() -> list[Any]:
+    """Live monitoring alerts on the unsealed backlog (`audit.backlog`), most severe first."""
+    from monitoring.checks import AUDIT_UNSEALED_AGE
+    from monitoring.models import Alert
+
+    alerts = Alert.objects.filter(metric=AUDIT_UNSEALED_AGE).exclude(status=Alert.Status.RESOLVED)
+    return sorted(alerts.select_related("product"), key=lambda a: a.severity != "critical")

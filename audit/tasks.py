@@ -1,4 +1,5 @@
-"""Celery adapters: seal the chain every second, run a verification someone asked for."""
+"""Celery adapters: seal the chain every second, check the unsealed backlog every 30 s, run a
+verification someone asked for."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from celery import shared_task
 from config.celery import app
 
 SEAL_EVERY_SECONDS = 1.0
+BACKLOG_CHECK_EVERY_SECONDS = 30.0
 
 
 @shared_task(ignore_result=True)
@@ -25,7 +27,18 @@ def chain_verify_task(run_id: int) -> None:
     verification_execute(run_id=run_id)
 
 
+@shared_task(ignore_result=True)
+def backlog_check_task() -> int:
+    from audit.backlog import backlog_check
+
+    return backlog_check()
+
+
 @app.on_after_finalize.connect
 def _schedule(sender: Any, **kwargs: Any) -> None:
     # Beat runs this every second; an idle tick costs one indexed query.
     sender.add_periodic_task(SEAL_EVERY_SECONDS, chain_seal_task.s(), name="audit: seal the chain")
+    # A separate task, so that a sealer that is stuck or failing is still noticed.
+    sender.add_periodic_task(
+        BACKLOG_CHECK_EVERY_SECONDS, backlog_check_task.s(), name="audit: unsealed backlog alert"
+    )

@@ -51,6 +51,7 @@ def index(request: HttpRequest) -> HttpResponse:
             "head": check_head,
             "unsealed_age": selectors.unsealed_age(),
             "unsealed": selectors.AuditEvent.objects.filter(position__isnull=True).count(),
+            "backlog_alerts": selectors.backlog_alerts(),
             "missing_triggers": selectors.missing_triggers(),
             "can_export": request.user.has_perm("audit.export"),
             "recent_decisions": list(

@@ -43,6 +43,8 @@ LATENCY_P50, LATENCY_P95, LATENCY_P99 = "latency_p50_ms", "latency_p95_ms", "lat
 OVERRIDE_RATE = "override_rate"
 # performance on matured loans (approved applications only)
 AUC, GINI, BAD_RATE, CALIBRATION_RATIO = "auc", "gini", "bad_rate", "calibration_ratio"
+# the audit chain: measured every 30 s by `audit.backlog`, not by the windowed job
+AUDIT_UNSEALED_AGE = "audit_unsealed_age_s"
 
 METRIC_LABELS: dict[str, str] = {
     FEATURE_PSI: "Feature PSI",
@@ -70,6 +72,7 @@ METRIC_LABELS: dict[str, str] = {
     GINI: "Gini (matured loans)",
     BAD_RATE: "Bad rate (matured loans)",
     CALIBRATION_RATIO: "Observed / predicted bad rate",
+    AUDIT_UNSEALED_AGE: "Oldest decision not yet sealed into the audit chain (s)",
 }
 
 OUTCOMES_NOTE = (
@@ -278,4 +281,29 @@ def performance_checks(pd: np.ndarray, bad: np.ndarray, bands: Sequence[float]) 
             CALIBRATION_RATIO, bad_rate / mean_pd if mean_pd > 0 else None, "",
             {**common, "mean_pd": mean_pd, "calibration": clean},
         ),
+    ]
+
+
+def audit_backlog_checks(
+    *,
+    unsealed: int,
+    oldest_age_s: float | None,
+    chain_unsealed: int,
+    chain_oldest_age_s: float | None,
+) -> list[Measurement]:
+    """How long a product's oldest decision has waited to be sealed into the audit chain (0 when
+    none waits). The sealer runs every second, so a value of more than a few seconds means it
+    is not running or cannot keep up: until sealed, those decisions are not yet provable.
+    `details` also carry the whole chain's backlog (every event type, every product)."""
+    return [
+        Measurement(
+            AUDIT_UNSEALED_AGE,
+            0.0 if oldest_age_s is None else max(0.0, oldest_age_s),
+            "",
+            {
+                "unsealed": unsealed,
+                "chain_unsealed": chain_unsealed,
+                "chain_oldest_age_s": chain_oldest_age_s,
+            },
+        )
     ]

@@ -12,6 +12,8 @@ Thresholds and why:
 - missing +5 points, any out-of-range above 1%, unseen categories above 1% — data-quality bugs.
 - approval/decline rate moving 10 points from the trailing mean; volume halving or doubling.
 - override rate ≥ 20% of reviewed cases; AUC ≤ 0.65; observed/predicted bad rate outside 0.67-1.5.
+- a decision waiting 15 s / 2 min to be sealed into the audit chain — the sealer runs every
+  second, so that is a sealer behind or stopped (seeded by audit.0008, checked every 30 s).
 """
 
 from __future__ import annotations
@@ -45,6 +47,8 @@ DEFAULT_RULES: tuple[tuple[str, str, str, float, str, int], ...] = (
     ("AUC degraded", c.AUC, LTE, 0.65, "warning", 200),
     ("Under-predicting defaults", c.CALIBRATION_RATIO, GTE, 1.5, "warning", 200),
     ("Over-predicting defaults", c.CALIBRATION_RATIO, LTE, 0.67, "warning", 200),
+    ("Audit sealing behind (15 s)", c.AUDIT_UNSEALED_AGE, GTE, 15.0, "warning", 0),
+    ("Audit sealing stopped (2 min)", c.AUDIT_UNSEALED_AGE, GTE, 120.0, "critical", 0),
 )
 
 SEVERITY_RANK = {"info": 0, "warning": 1, "critical": 2}
