@@ -52,3 +52,34 @@ def test_a_referred_decision_adds_only_its_review_case(api: APIClient, product: 
     statements = [s for s in _writes(queries) if s not in ("SAVEPOINT", "RELEASE")]
     # application, decision, review case, audit event
     assert statements == ["INSERT"] * 4, [q["sql"][:80] for q in queries.captured_queries]
+
+
+def test_a_warm_decision_loads_no_model_calls_no_mlflow_and_imports_nothing(
+    api: APIClient, product: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 11: model loading, MLflow and imports happen at start-up or in the background, never
+    while an integration waits for its decision."""
+    import sys
+
+    from modeling import registry, serving
+
+    api.post("/api/v1/decisions", application_body(reference="warm"), format="json")
+    api.post("/api/v1/decisions", application_body(reference="warm-2", first_name="Wes"), format="json")
+
+    def forbidden(what: str) -> Any:
+        def call(*args: Any, **kwargs: Any) -> Any:
+            raise AssertionError(f"{what} on the hot path")
+
+        return call
+
+    monkeypatch.setattr(registry, "_mlflow", forbidden("an MLflow call"))
+    monkeypatch.setattr(registry, "load_model", forbidden("a model load"))
+    monkeypatch.setattr(serving, "_load", forbidden("a model load"))
+    monkeypatch.setattr(serving, "_maybe_refresh_in_background", lambda *a, **k: None)  # its own thread
+    modules_before = set(sys.modules)
+    r = api.post("/api/v1/decisions", application_body(reference="C", first_name="Cy"), format="json")
+    assert r.status_code == 201, r.content
+    assert r.json()["model"]["version"] and "MODEL_UNAVAILABLE" not in r.content.decode()  # scored, not refused
+    # Function-level imports of modules already loaded (xgboost does some) are dictionary
+    # lookups; a module loaded for the first time would show up here.
+    assert set(sys.modules) == modules_before, sorted(set(sys.modules) - modules_before)
