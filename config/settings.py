@@ -196,6 +196,10 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": crontab(minute=20, hour=0),
         "kwargs": {"window": "24h"},
     },
+    # Work queued after commit while the broker was down (or lost with it) is not lost: these
+    # sweeps find it from the database and queue it again (docs/reliability.md).
+    "webhook-sweep": {"task": "reviews.webhook_sweep", "schedule": 60.0},
+    "shadow-backfill": {"task": "modeling.shadow_backfill_open", "schedule": crontab(minute="*/10")},
 }
 MONITORING_LATENCY_SLO_P95_MS = env_int("MONITORING_LATENCY_SLO_P95_MS", 200)
 MONITORING_LATENCY_SLO_P99_MS = env_int("MONITORING_LATENCY_SLO_P99_MS", 500)

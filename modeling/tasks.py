@@ -30,3 +30,18 @@ def shadow_backfill(product_code: str, version: str) -> int:
 
     product = Product.objects.filter(code=product_code).first()
     return backfill(product=product, version=version) if product else 0
+
+
+@shared_task(name="modeling.shadow_backfill_open")
+def shadow_backfill_open() -> int:
+    """Beat (CELERY_BEAT_SCHEDULE): score, for every open challenger, the decisions whose shadow
+    task never ran — not queued because the broker was down at commit (`shadow_schedule` logs and
+    lets the decision stand), or lost with a broker that restarted empty or a worker that died.
+    Idempotent: one row per decision and version (tests/faults/test_redis_down.py)."""
+    from modeling.models import ModelAssignment
+    from modeling.services import shadow_backfill as backfill
+
+    open_challengers = ModelAssignment.objects.filter(
+        role=ModelAssignment.Role.CHALLENGER, ended_at__isnull=True
+    ).select_related("product")
+    return sum(backfill(product=a.product, version=a.model_version) for a in open_challengers)

@@ -129,3 +129,37 @@ def deliver_webhook(self: Any, delivery_id: str) -> str:
             return self.retry(exc=exc, countdown=countdown, throw=False)  # type: ignore[no-any-return]
         raise self.retry(exc=exc, countdown=countdown) from exc
     return delivery.status if delivery else "nothing-to-send"
+
+
+#: A delivery never attempted this long after it was queued lost its task (the broker was down at
+#: commit, or restarted empty): the sweep queues it again.
+SWEEP_AFTER_S = 120
+#: Longer than a whole retry chain: a delivery still pending after this lost its retry task.
+RETRY_CHAIN_S = sum(min(BACKOFF_CAP_S, BACKOFF_BASE_S * 2**n) for n in range(MAX_RETRIES)) + (
+    MAX_RETRIES + 1
+) * TIMEOUT_S
+
+
+@shared_task(name="reviews.webhook_sweep")
+def webhook_sweep() -> int:
+    """Beat (CELERY_BEAT_SCHEDULE): the outbox relay for deliveries whose task was lost. The
+    pending row is written with the case, so losing the Celery message loses nothing: this queues
+    it again. A delivery that has used up its attempts is marked failed instead, so a receiver that
+    keeps failing is not retried for ever. Returns how many were queued."""
+    import datetime as dt
+
+    from django.db.models import Q
+
+    now = timezone.now()
+    pending = WebhookDelivery.objects.filter(status=WebhookDelivery.Status.PENDING)
+    stale = pending.filter(
+        Q(attempts=0, created_at__lt=now - dt.timedelta(seconds=SWEEP_AFTER_S))
+        | Q(created_at__lt=now - dt.timedelta(seconds=RETRY_CHAIN_S + SWEEP_AFTER_S))
+    )
+    exhausted = stale.filter(attempts__gt=MAX_RETRIES)
+    for delivery_id in exhausted.values_list("pk", flat=True):
+        _give_up(str(delivery_id))
+    ids = [str(pk) for pk in stale.filter(attempts__lte=MAX_RETRIES).values_list("pk", flat=True)[:500]]
+    for delivery_id in ids:
+        deliver_webhook.delay(delivery_id)
+    return len(ids)

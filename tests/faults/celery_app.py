@@ -13,7 +13,7 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 django.setup()
 
 from config.celery import app  # noqa: E402
-from modeling.serving import set_scorer  # noqa: E402
+from modeling.serving import set_scorer, set_scorer_version  # noqa: E402
 
 if os.environ.get("FAULTS_VISIBILITY_TIMEOUT"):
     app.conf.broker_transport_options = {
@@ -22,3 +22,6 @@ if os.environ.get("FAULTS_VISIBILITY_TIMEOUT"):
         "unacked_restore_throttle": 1,
     }
 set_scorer("personal-loan", pickle.loads(Path(os.environ["FAULTS_SCORER_FILE"]).read_bytes()))  # noqa: S301
+if os.environ.get("FAULTS_CHALLENGER_FILE"):
+    challenger = pickle.loads(Path(os.environ["FAULTS_CHALLENGER_FILE"]).read_bytes())  # noqa: S301
+    set_scorer_version("personal-loan", challenger.model_version, challenger)

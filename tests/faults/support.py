@@ -47,7 +47,9 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def wait_until(check: Callable[[], Any], *, timeout: float, interval: float = 0.05, what: str = "") -> Any:
+def wait_until(
+    check: Callable[[], Any], *, timeout: float, interval: float = 0.05, what: str = ""
+) -> Any:
     """Poll `check` until it returns something truthy; fail the test after `timeout` seconds."""
     deadline = time.monotonic() + timeout
     last: Any = None
@@ -56,10 +58,14 @@ def wait_until(check: Callable[[], Any], *, timeout: float, interval: float = 0.
         if last:
             return last
         time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout} s waiting for {what or check} (last: {last!r})")
+    raise AssertionError(
+        f"timed out after {timeout} s waiting for {what or check} (last: {last!r})"
+    )
 
 
-def spawn(args: list[str], *, env: dict[str, str] | None = None, log: Path | None = None) -> subprocess.Popen:
+def spawn(
+    args: list[str], *, env: dict[str, str] | None = None, log: Path | None = None
+) -> subprocess.Popen:
     out = open(log, "ab") if log else subprocess.DEVNULL  # noqa: SIM115 — the child owns it
     process = subprocess.Popen(
         args, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
@@ -246,8 +252,21 @@ class RedisServer:
 
     def start(self) -> RedisServer:
         self.process = spawn(
-            ["redis-server", "--bind", "127.0.0.1", "--port", str(self.port), "--save", "",
-             "--appendonly", "no", "--dir", str(self.dir), "--loglevel", "warning"],
+            [
+                "redis-server",
+                "--bind",
+                "127.0.0.1",
+                "--port",
+                str(self.port),
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                str(self.dir),
+                "--loglevel",
+                "warning",
+            ],
         )
         wait_until(self.ping, timeout=10, what="redis-server")
         return self
@@ -283,10 +302,15 @@ def database_url_for(settings_dict: dict[str, Any], *, port: int | None = None) 
     return f"postgres://{user}@{host}:{port or settings_dict.get('PORT') or 5432}/{settings_dict['NAME']}"
 
 
-def service_env(*, database_url: str, redis_url: str = "", scorer_file: Path, var_dir: Path,
-                **extra: str) -> dict[str, str]:
+def service_env(
+    *, database_url: str, redis_url: str = "", scorer_file: Path, var_dir: Path, **extra: str
+) -> dict[str, str]:
     """Production settings (config.settings, DEBUG off) for a subprocess of the test."""
-    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL", "DJANGO_SETTINGS_MODULE")}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("DATABASE_URL", "REDIS_URL", "DJANGO_SETTINGS_MODULE")
+    }
     env.update(
         DJANGO_SETTINGS_MODULE="config.settings",
         DATABASE_URL=database_url,
@@ -315,17 +339,37 @@ def write_scorer(scorer: Any, path: Path) -> Path:
 class ApiServer:
     """gunicorn serving tests.faults.wsgi (config.wsgi with the test's champion installed)."""
 
-    def __init__(self, env: dict[str, str], *, log: Path, workers: int = 1, threads: int = 4) -> None:
+    def __init__(
+        self, env: dict[str, str], *, log: Path, workers: int = 1, threads: int = 4
+    ) -> None:
         self.env, self.log, self.workers, self.threads = env, log, workers, threads
         self.port = free_port()
         self.process: subprocess.Popen | None = None
 
     def start(self, *, timeout: float = 45) -> ApiServer:
         self.process = spawn(
-            [PY, "-m", "gunicorn", "tests.faults.wsgi", "-k", "gthread", "-w", str(self.workers),
-             "--threads", str(self.threads), "-b", f"127.0.0.1:{self.port}", "--timeout", "60",
-             "--graceful-timeout", "2", "--log-level", "warning"],
-            env=self.env, log=self.log,
+            [
+                PY,
+                "-m",
+                "gunicorn",
+                "tests.faults.wsgi",
+                "-k",
+                "gthread",
+                "-w",
+                str(self.workers),
+                "--threads",
+                str(self.threads),
+                "-b",
+                f"127.0.0.1:{self.port}",
+                "--timeout",
+                "60",
+                "--graceful-timeout",
+                "2",
+                "--log-level",
+                "warning",
+            ],
+            env=self.env,
+            log=self.log,
         )
 
         def up() -> bool:
@@ -349,13 +393,24 @@ class ApiServer:
         except OSError:
             return ""
 
-    def request(self, method: str, path: str, *, body: Any = None, headers: dict[str, str] | None = None,
-                timeout: float = 15) -> tuple[int, dict[str, str], Any]:
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        body: Any = None,
+        headers: dict[str, str] | None = None,
+        timeout: float = 15,
+    ) -> tuple[int, dict[str, str], Any]:
         conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
         try:
             data = json.dumps(body).encode() if body is not None else None
-            conn.request(method, path, body=data,
-                         headers={"Content-Type": "application/json", **(headers or {})})
+            conn.request(
+                method,
+                path,
+                body=data,
+                headers={"Content-Type": "application/json", **(headers or {})},
+            )
             response = conn.getresponse()
             raw = response.read()
             try:
@@ -369,12 +424,15 @@ class ApiServer:
     def get(self, path: str, *, timeout: float = 15) -> tuple[int, dict[str, str], Any]:
         return self.request("GET", path, timeout=timeout)
 
-    def decide(self, token: str, body: dict[str, Any], *, key: str | None = None,
-               timeout: float = 15) -> tuple[int, dict[str, str], Any]:
+    def decide(
+        self, token: str, body: dict[str, Any], *, key: str | None = None, timeout: float = 15
+    ) -> tuple[int, dict[str, str], Any]:
         headers = {"Authorization": f"Token {token}"}
         if key:
             headers["Idempotency-Key"] = key
-        return self.request("POST", "/api/v1/decisions", body=body, headers=headers, timeout=timeout)
+        return self.request(
+            "POST", "/api/v1/decisions", body=body, headers=headers, timeout=timeout
+        )
 
 
 class CeleryWorker:
@@ -386,10 +444,29 @@ class CeleryWorker:
 
     def start(self) -> CeleryWorker:
         self.process = spawn(
-            [PY, "-m", "celery", "-A", "tests.faults.celery_app", "worker", "-c", "1", "-P", "prefork",
-             "-Q", self.queues, "--without-gossip", "--without-mingle", "--without-heartbeat",
-             "--loglevel", "INFO", "-n", f"faults-{secrets.token_hex(3)}@%h"],
-            env=self.env, log=self.log,
+            [
+                PY,
+                "-m",
+                "celery",
+                "-A",
+                "tests.faults.celery_app",
+                "worker",
+                "-c",
+                "1",
+                "-P",
+                "prefork",
+                "-Q",
+                self.queues,
+                "--without-gossip",
+                "--without-mingle",
+                "--without-heartbeat",
+                "--loglevel",
+                "INFO",
+                "-n",
+                f"faults-{secrets.token_hex(3)}@%h",
+            ],
+            env=self.env,
+            log=self.log,
         )
         return self
 
@@ -406,3 +483,73 @@ class CeleryWorker:
             return self.log.read_text()[-n:]
         except OSError:
             return ""
+
+
+# ---- a webhook receiver that can hold a request open ------------------------------------------
+
+
+class HoldingReceiver:
+    """Records every POST; while `hold` is set, it keeps the request open (the sender is then
+    mid-task) until `release()` — or until the sender's connection is gone."""
+
+    def __init__(self) -> None:
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        self.requests: list[dict[str, Any]] = []
+        self.hold = threading.Event()
+        self._released = threading.Event()
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                receiver.requests.append({"headers": dict(self.headers), "body": body})
+                if receiver.hold.is_set():
+                    receiver._released.wait(30)
+                with contextlib.suppress(OSError):
+                    self.send_response(200)
+                    self.end_headers()
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hooks/verdict"
+        self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def start(self) -> HoldingReceiver:
+        self._thread.start()
+        return self
+
+    def release(self) -> None:
+        self.hold.clear()
+        self._released.set()
+
+    def stop(self) -> None:
+        self._released.set()
+        self.server.shutdown()
+        self.server.server_close()
+
+    def delivery_ids(self) -> list[str]:
+        return [r["headers"].get("X-Verdict-Delivery", "") for r in self.requests]
+
+
+def use_broker(url: str | None) -> None:
+    """Point this (test) process's Celery app at a real broker, or back to eager with None.
+
+    The suite runs Celery eagerly (config.settings_test); a test that needs publishing to go
+    through a broker — to see what a dead broker or a rolled-back transaction does — switches it
+    here and back in a `finally`."""
+    from config.celery import app
+
+    if url is None:
+        app.conf.task_always_eager = True
+        app.conf.broker_url = "memory://"
+    else:
+        app.conf.task_always_eager = False
+        app.conf.broker_url = url
+    if app._pool is not None:
+        app._pool.force_close_all()
+    app._pool = None
+    app.amqp._producer_pool = None

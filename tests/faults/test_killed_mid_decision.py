@@ -17,12 +17,11 @@ import pytest
 from django.db import connection, transaction
 
 from audit.models import AuditEvent
-from decisioning.models import Application, Decision, IntegrationClient
+from decisioning.models import Application, Decision
 from decisioning.signals.stub import StubServer, provider_config
 from tests.conftest import application_body
+from tests.faults.conftest import World, postgres_only
 from tests.faults.support import ApiServer, database_url_for, service_env, wait_until
-
-KEY = "retry-after-kill"
 
 
 @pytest.fixture
@@ -49,12 +48,16 @@ def server_env(tmp_path: Path, scorer_file: Path, stub: StubServer) -> dict[str,
     )
 
 
-def send_in_background(server: ApiServer, token: str) -> tuple[threading.Thread, list[object]]:
+def send_in_background(
+    server: ApiServer, token: str, key: str
+) -> tuple[threading.Thread, list[object]]:
     outcome: list[object] = []
 
     def send() -> None:
         try:
-            outcome.append(server.decide(token, application_body(reference="KILLED"), key=KEY, timeout=30))
+            outcome.append(
+                server.decide(token, application_body(reference=key), key=key, timeout=30)
+            )
         except OSError as e:  # the server died under it: what a real client sees
             outcome.append(e)
 
@@ -63,64 +66,74 @@ def send_in_background(server: ApiServer, token: str) -> tuple[threading.Thread,
     return thread, outcome
 
 
-def assert_retry_gives_exactly_one_decision(server: ApiServer, token: str) -> None:
-    first = server.decide(token, application_body(reference="KILLED"), key=KEY)
+def assert_retry_gives_exactly_one_decision(server: ApiServer, token: str, key: str) -> None:
+    first = server.decide(token, application_body(reference=key), key=key)
     assert first[0] == 201, first
-    again = server.decide(token, application_body(reference="KILLED"), key=KEY)
+    again = server.decide(token, application_body(reference=key), key=key)
     assert again[0] == 200 and again[1].get("idempotent-replayed") == "true", again
     assert again[2]["id"] == first[2]["id"]
-    assert Decision.objects.filter(idempotency_key=KEY).count() == 1
-    assert Application.objects.filter(reference="KILLED").count() == 1
-    assert AuditEvent.objects.filter(event_type="decision.created", subject_id=first[2]["id"]).count() == 1
+    assert Decision.objects.filter(idempotency_key=key).count() == 1
+    assert Application.objects.filter(reference=key).count() == 1
+    assert (
+        AuditEvent.objects.filter(event_type="decision.created", subject_id=first[2]["id"]).count()
+        == 1
+    )
     assert not Application.objects.filter(decision__isnull=True).exists()
 
 
+def nothing_stored(key: str) -> bool:
+    return not Application.objects.filter(reference=key).exists() and not (
+        Decision.objects.filter(idempotency_key=key).exists()
+    )
+
+
 def test_killed_while_the_bureau_call_is_in_flight(
-    seeded: tuple[IntegrationClient, str],
+    world: World,
     scorer_file: Path,
     bureau: StubServer,
     tmp_path: Path,
     servers: list[ApiServer],
 ) -> None:
-    _, token = seeded
+    key = "killed-in-bureau-call"
     env = server_env(tmp_path, scorer_file, bureau)
     server = ApiServer(env, log=tmp_path / "gunicorn-1.log").start()
     servers.append(server)
 
-    thread, outcome = send_in_background(server, token)
+    thread, outcome = send_in_background(server, world.token, key)
     wait_until(lambda: bureau.hits["/bureau/hang"] == 1, timeout=20, what="the bureau call")
     server.kill()  # SIGKILL to gunicorn and its worker, mid-decision
     thread.join(timeout=10)
     assert outcome and isinstance(outcome[0], OSError), outcome  # the client saw no answer
-    assert not Application.objects.exists() and not Decision.objects.exists()
+    assert nothing_stored(key)
 
     bureau.release.set()  # the bureau answers at once from now on
     restarted = ApiServer(env, log=tmp_path / "gunicorn-2.log").start()
     servers.append(restarted)
-    assert_retry_gives_exactly_one_decision(restarted, token)
+    assert_retry_gives_exactly_one_decision(restarted, world.token, key)
     assert bureau.hits["/bureau/hang"] == 2  # one pull per attempt, none for the replay
 
 
+@postgres_only
 def test_killed_inside_the_open_transaction(
-    require_postgres: None,
-    seeded: tuple[IntegrationClient, str],
+    world: World,
     scorer_file: Path,
     bureau: StubServer,
     tmp_path: Path,
     servers: list[ApiServer],
 ) -> None:
-    """Killed after the bureau answered, with the decision's transaction open and its first insert
-    waiting: PostgreSQL rolls the orphaned transaction back; nothing of it is ever committed."""
-    _, token = seeded
+    """Killed after the bureau answered, with the decision's transaction open (its application
+    row inserted) and its decision insert waiting: PostgreSQL rolls the orphaned transaction back;
+    nothing of it is ever committed."""
+    key = "killed-in-transaction"
     bureau.release.set()
     env = server_env(tmp_path, scorer_file, bureau)
     server = ApiServer(env, log=tmp_path / "gunicorn-1.log").start()
     servers.append(server)
 
     with transaction.atomic(), connection.cursor() as cursor:
-        # The application row is inserted; the decision's insert waits for this table lock.
+        # Inserts need ROW EXCLUSIVE on the table, which SHARE excludes: the decision's insert waits.
         cursor.execute("LOCK TABLE decisioning_decision IN SHARE MODE")
-        thread, outcome = send_in_background(server, token)
+        thread, outcome = send_in_background(server, world.token, key)
         wait_until(lambda: bureau.hits["/bureau/hang"] == 1, timeout=20, what="the bureau call")
 
         def waiting_insert() -> bool:
@@ -138,6 +151,7 @@ def test_killed_inside_the_open_transaction(
     assert outcome and isinstance(outcome[0], OSError), outcome
     # Released: the orphaned backend's insert may now run, but its transaction can never commit.
     with connection.cursor() as cursor:
+
         def orphan_gone() -> bool:
             cursor.execute(
                 "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
@@ -147,8 +161,8 @@ def test_killed_inside_the_open_transaction(
             return cursor.fetchone()[0] == 0
 
         wait_until(orphan_gone, timeout=20, what="the killed server's transaction to end")
-    assert not Application.objects.exists() and not Decision.objects.exists()
+    assert nothing_stored(key)
 
     restarted = ApiServer(env, log=tmp_path / "gunicorn-2.log").start()
     servers.append(restarted)
-    assert_retry_gives_exactly_one_decision(restarted, token)
+    assert_retry_gives_exactly_one_decision(restarted, world.token, key)
