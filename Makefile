@@ -15,6 +15,8 @@
 #   make mlflow-ui       the MLflow UI on the local model registry under var/
 #   make bench           benchmarks: model scoring, rules, the decision API under load (PostgreSQL + Redis)
 #   make bench-smoke     a 5-second load run that fails on errors (CI), not on timings
+#   make soak            10 minutes at a steady rate: zero errors, flat memory and connections
+#                       (PostgreSQL on 127.0.0.1; ARGS="--seconds 120 --rate 30" or "--smoke")
 
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
@@ -31,7 +33,7 @@ ARGS ?=
 
 export MLFLOW_DISABLE_TELEMETRY ?= true
 
-.PHONY: help demo install test test-fast test-e2e lint migrations-check deploy-check worker beat mlflow-ui bench bench-smoke
+.PHONY: help demo install test test-fast test-e2e lint migrations-check deploy-check worker beat mlflow-ui bench bench-smoke soak
 
 help:
 	@sed -n 's/^#   make /  make /p; s/^#                     /                     /p' $(firstword $(MAKEFILE_LIST))
@@ -115,3 +117,7 @@ bench: $(STAMP)
 
 bench-smoke: $(STAMP)
 	$(PY) bench/load.py --smoke
+
+# Not in CI (10 minutes); report in var/bench/soak.{json,svg,md}, the kept one in docs/soak.md.
+soak: $(STAMP)
+	$(PY) bench/soak.py $(ARGS)
