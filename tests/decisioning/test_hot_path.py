@@ -29,6 +29,22 @@ def test_an_approved_decision_costs_three_inserts_and_nothing_else(api: APIClien
     assert statements == ["INSERT", "INSERT", "INSERT"], [q["sql"][:80] for q in queries.captured_queries]
 
 
+def test_an_idempotency_key_adds_one_two_column_probe(api: APIClient, product: Any) -> None:
+    api.post("/api/v1/decisions", application_body(reference="warm"), format="json", HTTP_IDEMPOTENCY_KEY="k-0")
+    body = application_body(reference="K", first_name="Kay")
+    with CaptureQueriesContext(connection) as queries:
+        r = api.post("/api/v1/decisions", body, format="json", HTTP_IDEMPOTENCY_KEY="k-1")
+    assert r.status_code == 201 and r.json()["outcome"] == "approve"
+    sql = [q["sql"] for q in queries.captured_queries if q["sql"].split()[0].upper() not in ("SAVEPOINT", "RELEASE")]
+    assert [s.split()[0].upper() for s in sql] == ["SELECT", "INSERT", "INSERT", "INSERT"], sql
+    probe = sql[0].split(" FROM ")[0]
+    assert probe.count(",") == 1 and "JOIN" not in sql[0], sql[0]  # pk and request hash, one table
+    with CaptureQueriesContext(connection) as retry:
+        again = api.post("/api/v1/decisions", body, format="json", HTTP_IDEMPOTENCY_KEY="k-1")
+    assert again.status_code == 200 and again.json()["id"] == r.json()["id"]
+    assert all(q["sql"].split()[0].upper() == "SELECT" for q in retry.captured_queries)  # a retry writes nothing
+
+
 def test_a_referred_decision_adds_only_its_review_case(api: APIClient, product: Any) -> None:
     api.post("/api/v1/decisions", application_body(reference="warm"), format="json")
     # Risky but not hard-gated applicants (the body of test_it_refers_into_the_review_queue);
