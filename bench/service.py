@@ -111,13 +111,34 @@ def request_bodies(count: int, *, seed: int = 2026, prefix: str = "B") -> list[b
     ]
 
 
-def start_gunicorn(env: dict[str, str], *, port: int, workers: int, threads: int) -> subprocess.Popen:
+def start_gunicorn(
+    env: dict[str, str], *, port: int, workers: int, threads: int
+) -> subprocess.Popen:
     """gunicorn in its own process group; returns once /healthz answers (exits if it never does)."""
     gunicorn = subprocess.Popen(
-        [PY, "-m", "gunicorn", "config.wsgi", "-k", "gthread", "-w", str(workers),
-         "--threads", str(threads), "-b", f"127.0.0.1:{port}", "--keep-alive", "30",
-         "--log-level", "warning"],
-        cwd=ROOT, env=env, start_new_session=True,
+        [
+            PY,
+            "-m",
+            "gunicorn",
+            "config.wsgi",
+            "-c",
+            "config/gunicorn.py",  # production settings and the per-worker cache warm-up
+            "-k",
+            "gthread",
+            "-w",
+            str(workers),
+            "--threads",
+            str(threads),
+            "-b",
+            f"127.0.0.1:{port}",
+            "--keep-alive",
+            "30",
+            "--log-level",
+            "warning",
+        ],
+        cwd=ROOT,
+        env=env,
+        start_new_session=True,
     )
     deadline = time.time() + 60
     while time.time() < deadline:

@@ -99,3 +99,27 @@ def test_a_warm_decision_loads_no_model_calls_no_mlflow_and_imports_nothing(
     # Function-level imports of modules already loaded (xgboost does some) are dictionary
     # lookups; a module loaded for the first time would show up here.
     assert set(sys.modules) == modules_before, sorted(set(sys.modules) - modules_before)
+
+
+def test_workers_warm_the_model_and_rule_set_before_traffic(
+    product: Any, trained_scorer: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """config/gunicorn.py calls warm_caches in each worker before it takes traffic: the registry
+    load happens there, and the first decision finds the model in memory."""
+    from decisioning.selectors import scorer_for_product, warm_caches
+    from modeling import serving
+
+    loads: list[str] = []
+
+    def registry_load(code: str, alias: str) -> Any:  # stands in for the MLflow registry
+        loads.append(code)
+        return trained_scorer
+
+    monkeypatch.setattr(serving, "_load", registry_load)
+    monkeypatch.setattr(serving, "_maybe_refresh_in_background", lambda *a, **k: None)
+    serving.forget()
+    warmed = warm_caches()
+    assert warmed[product.code] == f"builtin-1, {trained_scorer.model_name} v{trained_scorer.model_version}", warmed
+    assert loads == [product.code]
+    assert scorer_for_product(product=product) == (trained_scorer, "")
+    assert loads == [product.code]  # served from memory: no second load
