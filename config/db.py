@@ -31,7 +31,7 @@ def _insert_plan(model: type[models.Model], vendor: str) -> tuple[str, tuple[mod
     auto_pk = pk if isinstance(pk, AutoFieldMixin) else None
     fields = tuple(f for f in meta.concrete_fields if f is not auto_pk and not getattr(f, "generated", False))
     quote = connections["default"].ops.quote_name
-    sql = "INSERT INTO {} ({}) VALUES ({})".format(
+    sql = "INSERT INTO {} ({}) VALUES ({})".format(  # noqa: S608 - names from model metadata, values bound
         quote(meta.db_table),
         ", ".join(quote(f.column) for f in fields),
         ", ".join(["%s"] * len(fields)),

@@ -34,7 +34,7 @@ def post_worker_init(worker: Any) -> None:
         from decisioning.selectors import warm_caches
 
         loaded = warm_caches()
-    except Exception as e:  # noqa: BLE001 - e.g. the database is down: serve and load lazily
+    except Exception as e:  # e.g. the database is down: serve and load lazily
         log.warning("worker %s: cache warm-up skipped (%s)", worker.pid, type(e).__name__)
         return
     log.info("worker %s warmed in %.1f s: %s", worker.pid, time.perf_counter() - started, loaded)

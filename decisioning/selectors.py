@@ -140,7 +140,7 @@ def user_roles(*, user: Any) -> set[str]:
 
 def warm_caches() -> dict[str, str]:
     """Load what the first decision of each active product would otherwise load while its caller
-    waits (the champion model from the registry, ~1–4 s; the compiled rule set): called by each
+    waits (the champion model from the registry, ~1-4 s; the compiled rule set): called by each
     gunicorn worker before it takes traffic (config/gunicorn.py). Returns product → what was
     loaded (or why not); never raises for one product's problem."""
     loaded: dict[str, str] = {}
@@ -148,7 +148,7 @@ def warm_caches() -> dict[str, str]:
         try:
             policy = policy_for_product(product=product)
             scorer, error = scorer_for_product(product=product)
-        except Exception as e:  # noqa: BLE001 - a worker must start even if a product can't warm
+        except Exception as e:  # a worker must start even if a product can't warm
             loaded[product.code] = f"not warmed: {type(e).__name__}"
             continue
         model = f"{scorer.model_name} v{scorer.model_version}" if scorer is not None else f"no model ({error})"

@@ -7,12 +7,13 @@ same transaction as the change it records.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import secrets
 import time
 from dataclasses import dataclass
 from typing import Any
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from audit.canonical import canonical_json, jsonable, sha256_hex
@@ -73,14 +74,28 @@ def _product_limits_check(*, product: Product, app: ApplicationData) -> None:
         raise ApplicationError("The application is outside the product's limits.", code="invalid", errors=errors)
 
 
+@functools.cache
+def _key_probe_sql() -> str:
+    """Built once from the model (the ORM would build and compile this query per request)."""
+    meta, quote = Decision._meta, connection.ops.quote_name
+    column = {name: quote(meta.get_field(name).column) for name in ("id", "request_hash", "client", "idempotency_key")}
+    # Names from model metadata; the values are bound parameters.
+    return (
+        f"SELECT {column['id']}, {column['request_hash']} FROM {quote(meta.db_table)} "  # noqa: S608
+        f"WHERE {column['client']} = %s AND {column['idempotency_key']} = %s LIMIT 1"
+    )
+
+
 def _existing_for_key(*, client: IntegrationClient, key: str, request_hash: str) -> Decision | None:
     # Every keyed request asks this and nearly all find nothing: a two-column probe on the unique
     # (client, key) index. The full decision (three tables) is loaded only for a real retry; the
     # select_related query's compilation was the largest single cost in a profile of the server.
-    probe = list(Decision.objects.filter(client=client, idempotency_key=key).values_list("pk", "request_hash")[:1])
-    if not probe:
+    with connection.cursor() as cursor:
+        cursor.execute(_key_probe_sql(), [client.pk, key])
+        probe = cursor.fetchone()
+    if probe is None:
         return None
-    pk, stored_hash = probe[0]
+    pk, stored_hash = probe
     if stored_hash != request_hash:
         raise ApplicationError(
             "This Idempotency-Key was already used with a different request body.",

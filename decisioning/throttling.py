@@ -5,7 +5,7 @@ unpickles, rewrites and pickles on each request: O(rate) bytes per request — a
 under a 10,000/min limit that is ~100 KB through Redis twice per decision. Here each client has
 one integer per window (INCR, O(1)) and the estimate is the standard sliding-window counter:
 
-    estimate = previous_window_count × (1 − elapsed fraction of the current window) + current_count
+    estimate = previous_window_count x (1 - elapsed fraction of the current window) + current_count
 
 which never lets a client double its rate at a window boundary the way a fixed window would.
 Refused requests count too, so a client that keeps hammering stays refused; `Retry-After` is when
@@ -83,10 +83,10 @@ class ClientRateThrottle(SimpleRateThrottle):
         limit, duration = self.num_requests, self.duration
         now_fraction = 1 - (self.window_end - self.now) / duration
         if self.current <= limit and self.previous:
-            # Still in this window: previous × (1 − f) + current ≤ limit once f reaches this.
+            # Still in this window: previous x (1 - f) + current ≤ limit once f reaches this.
             fraction = 1 - (limit - self.current) / self.previous
             seconds = (fraction - now_fraction) * duration
         else:
-            # In the next window this window's count decays: current × (1 − f) ≤ limit.
+            # In the next window this window's count decays: current x (1 - f) ≤ limit.
             seconds = self.window_end - self.now + max(0.0, 1 - limit / self.current) * duration
         return float(max(1, math.ceil(seconds)))

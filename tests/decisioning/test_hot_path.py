@@ -38,7 +38,7 @@ def test_an_idempotency_key_adds_one_two_column_probe(api: APIClient, product: A
     sql = [q["sql"] for q in queries.captured_queries if q["sql"].split()[0].upper() not in ("SAVEPOINT", "RELEASE")]
     assert [s.split()[0].upper() for s in sql] == ["SELECT", "INSERT", "INSERT", "INSERT"], sql
     probe = sql[0].split(" FROM ")[0]
-    assert probe.count(",") == 1 and "JOIN" not in sql[0], sql[0]  # pk and request hash, one table
+    assert probe.count(",") == 1 and "JOIN" not in sql[0] and "LIMIT 1" in sql[0], sql[0]  # pk and hash, one row
     with CaptureQueriesContext(connection) as retry:
         again = api.post("/api/v1/decisions", body, format="json", HTTP_IDEMPOTENCY_KEY="k-1")
     assert again.status_code == 200 and again.json()["id"] == r.json()["id"]

@@ -47,7 +47,7 @@ def test_it_allows_the_limit_then_refuses_with_retry_after() -> None:
     assert results == [True, True, True, False]
     t = throttle("3/min", clock)
     assert t.allow_request(Req("10.0.0.1"), None) is False
-    # 5 counted in this window: under the limit once 5 × (1 − f) ≤ 3 in the next one, f = 0.4.
+    # 5 counted in this window: under the limit once 5 x (1 - f) ≤ 3 in the next one, f = 0.4.
     assert t.wait() == 60 + 24
 
 
@@ -56,7 +56,7 @@ def test_a_window_boundary_does_not_double_the_rate() -> None:
     assert all(throttle("10/min", clock).allow_request(Req("a"), None) for _ in range(10))
     clock.now = 6_061.0  # one second into the next window: the last window still weighs ~98 %
     assert throttle("10/min", clock).allow_request(Req("a"), None) is False
-    clock.now = 6_060 + 30  # half-way: 10 × 0.5 + 1 refused + this one ≤ 10
+    clock.now = 6_060 + 30  # half-way: 10 x 0.5 + 1 refused + this one ≤ 10
     assert throttle("10/min", clock).allow_request(Req("a"), None) is True
 
 
