@@ -134,15 +134,18 @@ class Outcome:
         return not (self.status in (301, 302) and self.location.startswith(LOGIN_PATHS))
 
 
-def request_as(
-    persona: str, url: str, *, users: dict[str, User], token: str, post: bool
-) -> Outcome:
+def signed_in(persona: str, users: dict[str, User]) -> Client:
+    """A browser for the persona. Reuse it: each Client builds the middleware stack anew."""
     client = Client(raise_request_exception=True)
+    if persona not in (ANONYMOUS, CLIENT):
+        client.force_login(users[persona])
+    return client
+
+
+def request_as(persona: str, url: str, *, client: Client, token: str, post: bool) -> Outcome:
     headers: dict[str, str] = {}
     if persona == CLIENT:
         headers["Authorization"] = f"Token {token}"
-    elif persona != ANONYMOUS:
-        client.force_login(users[persona])
     method = "post" if post else "get"
     response = getattr(client, method)(url, headers=headers)
     if response.status_code == 405 and not post:

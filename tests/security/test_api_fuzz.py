@@ -126,7 +126,7 @@ def fuzz_state(
     with django_capture_on_commit_callbacks(execute=True):
         batch = api.post(
             "/api/v1/batches",
-            {"product": product.code, "source": "generated", "count": 100, "chunk_size": 100},
+            {"product": product.code, "source": "generated", "count": 3, "chunk_size": 100},
             format="json",
         )
     assert batch.status_code == 202, batch.content

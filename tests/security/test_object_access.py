@@ -34,7 +34,7 @@ def test_another_clients_objects_answer_exactly_like_missing_ones(
     with django_capture_on_commit_callbacks(execute=True):
         batch = api.post(
             "/api/v1/batches",
-            {"product": product.code, "source": "generated", "count": 100, "chunk_size": 100},
+            {"product": product.code, "source": "generated", "count": 3, "chunk_size": 100},
             format="json",
         ).json()["id"]
     outcome = {"status": "repaid", "as_of": str(Decision.objects.get().created_at.date())}

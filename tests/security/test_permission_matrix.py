@@ -66,7 +66,7 @@ def world(
     with django_capture_on_commit_callbacks(execute=True):
         batch = api.post(
             "/api/v1/batches",
-            {"product": product.code, "source": "generated", "count": 100, "chunk_size": 100},
+            {"product": product.code, "source": "generated", "count": 3, "chunk_size": 100},
             format="json",
         )
     assert batch.status_code == 202, batch.content
@@ -105,8 +105,13 @@ def world(
 
 
 def _outcome(world: dict[str, Any], persona: str, url: str, *, post: bool) -> bool | str:
+    clients = world.setdefault("clients", {})
+    if persona not in clients:
+        clients[persona] = ms.signed_in(persona, world["users"])
+    # Logging out ends the session: a browser of its own, so the persona's stays signed in.
+    client = ms.signed_in(persona, world["users"]) if "logout" in url else clients[persona]
     try:
-        result = ms.request_as(persona, url, users=world["users"], token=world["token"], post=post)
+        result = ms.request_as(persona, url, client=client, token=world["token"], post=post)
     except Reached:
         return True
     if result.status >= 500:
