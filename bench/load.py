@@ -148,6 +148,47 @@ def chart(results: list[dict], path: Path) -> None:
     path.write_text(svg)
 
 
+def start_profilers(pids: list[int], duration: float) -> list[tuple[subprocess.Popen, Path]]:
+    """py-spy on each worker for (almost) the phase, sampling only threads that hold the GIL."""
+    spy = Path(PY).with_name("py-spy")
+    out = []
+    for pid in pids:
+        raw = OUT / f"profile-{pid}.raw"
+        cmd = [str(spy), "record", "--gil", "--nonblocking", "-r", "200", "-d", str(max(1, int(duration) - 1)),
+               "-f", "raw", "-o", str(raw), "-p", str(pid)]
+        out.append((subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL), raw))
+    return out
+
+
+def write_profile(spies: list[tuple[subprocess.Popen, Path]], path: Path, *, title: str, top: int = 60) -> None:
+    """Inclusive share of samples per function (file:line dropped), all workers together."""
+    import collections
+    import re
+
+    inclusive: collections.Counter[str] = collections.Counter()
+    own: collections.Counter[str] = collections.Counter()
+    total = 0
+    prefix = re.compile(r" \((?:\S*/site-packages/|\S*/lib/python3\.\d+/|" + re.escape(str(ROOT)) + r"/)")
+    for proc, raw in spies:
+        proc.wait(timeout=60)
+        if not raw.exists():
+            continue
+        for line in raw.read_text().splitlines():
+            stack, _, count = line.rpartition(" ")
+            frames = [re.sub(r":\d+\)$", ")", prefix.sub(" (", f)) for f in stack.split(";")]
+            n = int(count)
+            total += n
+            own[frames[-1]] += n
+            for frame in set(frames):
+                inclusive[frame] += n
+    lines = [f"py-spy --gil, gunicorn workers, {title}: {total} samples", "", "inclusive  function"]
+    lines += [f"{100 * n / total:8.1f}%  {name}" for name, n in inclusive.most_common(top) if total]
+    lines += ["", "    self  function"]
+    lines += [f"{100 * n / total:8.1f}%  {name}" for name, n in own.most_common(25) if total]
+    path.write_text("\n".join(lines) + "\n")
+    print(f"profile: {path}", flush=True)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rates", default="50,100,200,400")
@@ -158,6 +199,9 @@ def main() -> int:
     parser.add_argument("--clients", type=int, default=64, help="load-generator connections")
     parser.add_argument("--port", type=int, default=8799)
     parser.add_argument("--smoke", action="store_true", help="5 s at 20 req/s; exit 1 on any error")
+    parser.add_argument("--profile", type=float, default=None, metavar="RATE",
+                        help="sample the gunicorn workers with py-spy (--gil: CPU, not waiting) during "
+                             "this rate's phase; bench/out/profile.txt lists where the CPU goes")
     args = parser.parse_args()
     if args.smoke:
         args.rates, args.duration, args.warmup = "20", 5.0, 2.0
@@ -181,7 +225,10 @@ def main() -> int:
 
         results = []
         for rate in rates:
+            spies = start_profilers(server_pids[1:], args.duration) if rate == args.profile else []
             phase = run_phase(rate, args.duration, bodies, index, args.port, token, server_pids, args.clients)
+            if spies:
+                write_profile(spies, OUT / "profile.txt", title=f"{rate:.0f} req/s, {args.duration:.0f} s")
             index += int(rate * args.duration)
             sent = len(phase.latencies_ms)
             lat = percentiles(phase.latencies_ms)
