@@ -46,13 +46,7 @@ from decisioning.engine.types import (
     ResidentialStatus,
     Signals,
 )
-from decisioning.signals.simulated import (
-    latent_quality,
-    simulate_bureau,
-    simulate_fraud,
-    simulate_kyc,
-    simulate_sanctions,
-)
+from decisioning.signals.simulated import latent_qualities, simulate_many
 from modeling.features import MONTHLY_RATE, build_matrix, net_monthly_income
 
 ALPHA = -3.85
@@ -207,12 +201,12 @@ def generate(
     ]
     firsts = [FIRST_NAMES[i] for i in first_idx]
     lasts = [LAST_NAMES[i] for i in last_idx]
-    z = np.array(
-        [
-            latent_quality(_identity_key(f, la, d, p))
-            for f, la, d, p in zip(firsts, lasts, dobs, postcodes, strict=True)
-        ]
-    )
+    # Each identity key once (the providers below reuse it and the latent quality).
+    keys = [
+        _identity_key(f, la, d, p)
+        for f, la, d, p in zip(firsts, lasts, dobs, postcodes, strict=True)
+    ]
+    z = latent_qualities(keys)
 
     if m != n:
         # Exponential tilting: weights exp(shift*z) turn N(0,1) into ~N(shift,1).
@@ -225,6 +219,7 @@ def generate(
         postcodes = [postcodes[i] for i in chosen]
         firsts = [firsts[i] for i in chosen]
         lasts = [lasts[i] for i in chosen]
+        keys = [keys[i] for i in chosen]
 
     age = np.floor(age_draw)
 
@@ -287,7 +282,9 @@ def generate(
     dependants = np.where(age < 20, 0, dependants)
 
     # --- outgoings and debt -----------------------------------------------------------------------
-    net_monthly = np.array([net_monthly_income(float(x)) for x in income])
+    # Incomes are whole hundreds, so a chunk has far fewer distinct values than rows.
+    distinct, where = np.unique(income, return_inverse=True)
+    net_monthly = np.array([net_monthly_income(x) for x in distinct.tolist()], dtype=float)[where]
     expenditure = (
         np.round(
             (np.maximum(net_monthly, 600.0) * rng.uniform(0.32, 0.68, n) + 120.0 * dependants)
@@ -298,7 +295,8 @@ def generate(
     has_debt = rng.random(n) < (0.55 + 0.15 * (z < 0))
     debt = np.where(
         has_debt,
-        np.maximum(income_before_drift, 6000.0) * np.exp(np.log(0.14) - 0.25 * z + 0.8 * rng.standard_normal(n)),
+        np.maximum(income_before_drift, 6000.0)
+        * np.exp(np.log(0.14) - 0.25 * z + 0.8 * rng.standard_normal(n)),
         0.0,
     )
     debt = np.round(np.minimum(debt, 150_000.0) / 10.0) * 10.0
@@ -313,40 +311,55 @@ def generate(
     uk_resident = rng.random(n) < 0.98
     bankrupt = rng.random(n) < 0.01 * np.exp(-0.6 * z) / np.exp(0.18)
 
-    # --- objects and signals (scalar: the providers are shared with the live pipeline) ---------
-    apps: list[ApplicationData] = []
-    signals: list[Signals] = []
-    for i in range(n):
-        app = ApplicationData(
+    # --- objects, then the signals of all of them at once (`simulate_many` gives exactly what the
+    # scalar providers shared with the live pipeline give; tests/modeling/test_synthetic_golden.py)
+    residential = [RESIDENTIAL_ORDER[i] for i in res_code.tolist()]
+    employment = [EMPLOYMENT_ORDER[i] for i in emp_code.tolist()]
+    purpose = [purposes[i] for i in purpose_idx.tolist()]
+    apps: list[ApplicationData] = [
+        ApplicationData(
             first_name=firsts[i],
             last_name=lasts[i],
             date_of_birth=dobs[i],
             postcode=postcodes[i],
-            uk_resident=bool(uk_resident[i]),
-            residential_status=RESIDENTIAL_ORDER[res_code[i]],
-            months_at_address=int(months_addr[i]),
-            employment_status=EMPLOYMENT_ORDER[emp_code[i]],
-            months_in_employment=int(months_emp[i]),
-            annual_income=Decimal(int(income[i])),
-            monthly_expenditure=Decimal(int(expenditure[i])),
-            existing_debt=Decimal(int(debt[i])),
-            monthly_debt_payments=Decimal(int(debt_payments[i])),
-            dependants=int(dependants[i]),
-            requested_amount=Decimal(int(amount[i])),
-            term_months=int(term[i]),
-            purpose=purposes[purpose_idx[i]],
-            bankrupt_or_iva=bool(bankrupt[i]),
+            uk_resident=row[0],
+            residential_status=residential[i],
+            months_at_address=row[1],
+            employment_status=employment[i],
+            months_in_employment=row[2],
+            annual_income=Decimal(row[3]),
+            monthly_expenditure=Decimal(row[4]),
+            existing_debt=Decimal(row[5]),
+            monthly_debt_payments=Decimal(row[6]),
+            dependants=row[7],
+            requested_amount=Decimal(row[8]),
+            term_months=row[9],
+            purpose=purpose[i],
+            bankrupt_or_iva=row[10],
             submitted_at=submitted[i],
         )
-        apps.append(app)
-        signals.append(
-            Signals(
-                bureau=simulate_bureau(app),
-                kyc=simulate_kyc(app),
-                sanctions=simulate_sanctions(app),
-                fraud=simulate_fraud(app),
+        for i, row in enumerate(
+            zip(
+                uk_resident.tolist(),
+                months_addr.astype(np.int64).tolist(),
+                months_emp.astype(np.int64).tolist(),
+                income.astype(np.int64).tolist(),
+                expenditure.astype(np.int64).tolist(),
+                debt.astype(np.int64).tolist(),
+                debt_payments.astype(np.int64).tolist(),
+                dependants.astype(np.int64).tolist(),
+                amount.astype(np.int64).tolist(),
+                term.astype(np.int64).tolist(),
+                bankrupt.tolist(),
+                strict=True,
             )
         )
+    ]
+    bureau, kyc, sanctions, fraud = simulate_many(apps, keys=keys, z=z)
+    signals: list[Signals] = [
+        Signals(bureau=b, kyc=k, sanctions=s, fraud=f)
+        for b, k, s, f in zip(bureau, kyc, sanctions, fraud, strict=True)
+    ]
 
     true_pd = _true_pd(
         z=z,

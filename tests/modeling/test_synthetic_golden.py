@@ -28,6 +28,7 @@ from decisioning.signals.simulated import (
     simulate_bureau,
     simulate_fraud,
     simulate_kyc,
+    simulate_many,
     simulate_sanctions,
 )
 from modeling.synthetic import DriftSpec, generate
@@ -44,7 +45,10 @@ def _canon(value: object) -> str:
             f"{f.name}={_canon(getattr(value, f.name))}" for f in dataclasses.fields(value)
         )
         return f"{type(value).__name__}({inner})"
-    if isinstance(value, bool | int | float | Decimal | str | dt.date | dt.datetime) or value is None:
+    if (
+        isinstance(value, bool | int | float | Decimal | str | dt.date | dt.datetime)
+        or value is None
+    ):
         return f"{type(value).__name__}:{value!r}"
     if isinstance(value, tuple | list):
         return f"{type(value).__name__}[{','.join(_canon(v) for v in value)}]"
@@ -75,7 +79,9 @@ DRIFT = DriftSpec(income_multiplier=0.85, bureau_score_shift=-30.0, other_purpos
 
 
 @pytest.mark.parametrize(("n", "seed", "drift"), list(GOLDEN))
-def test_generate_is_bit_identical_to_the_golden_output(n: int, seed: int, drift: str | None) -> None:
+def test_generate_is_bit_identical_to_the_golden_output(
+    n: int, seed: int, drift: str | None
+) -> None:
     cases = generate(n, seed=seed, start=START, end=END, drift=DRIFT if drift else None)
     assert len(cases) == n
     assert _digest(cases) == GOLDEN[(n, seed, drift)]
@@ -83,38 +89,48 @@ def test_generate_is_bit_identical_to_the_golden_output(n: int, seed: int, drift
 
 def _edge_apps() -> list[ApplicationData]:
     """Applications the generator rarely or never produces: the live providers see them too."""
-    base = dict(
-        first_name=" Zoë ",
-        last_name="O'Brien-Smith",
-        date_of_birth=dt.date(2005, 12, 31),
-        postcode="sw1a 1aa",
-        uk_resident=True,
-        residential_status=ResidentialStatus.RENT,
-        months_at_address=0,
-        employment_status=EmploymentStatus.EMPLOYED,
-        months_in_employment=3,
-        annual_income=Decimal("25000.50"),
-        monthly_expenditure=Decimal("900"),
-        existing_debt=Decimal("0"),
-        monthly_debt_payments=Decimal("0"),
-        dependants=0,
-        requested_amount=Decimal("5000"),
-        term_months=36,
-        purpose=LoanPurpose.DEBT_CONSOLIDATION,
-        bankrupt_or_iva=False,
-    )
+    base = {
+        "first_name": " Zoë ",
+        "last_name": "O'Brien-Smith",
+        "date_of_birth": dt.date(2005, 12, 31),
+        "postcode": "sw1a 1aa",
+        "uk_resident": True,
+        "residential_status": ResidentialStatus.RENT,
+        "months_at_address": 0,
+        "employment_status": EmploymentStatus.EMPLOYED,
+        "months_in_employment": 3,
+        "annual_income": Decimal("25000.50"),
+        "monthly_expenditure": Decimal("900"),
+        "existing_debt": Decimal("0"),
+        "monthly_debt_payments": Decimal("0"),
+        "dependants": 0,
+        "requested_amount": Decimal("5000"),
+        "term_months": 36,
+        "purpose": LoanPurpose.DEBT_CONSOLIDATION,
+        "bankrupt_or_iva": False,
+    }
     variants = [
         {},
         {"uk_resident": False, "months_at_address": 2},
         {"existing_debt": Decimal("12345.67"), "purpose": LoanPurpose.CAR, "months_at_address": 5},
-        {"date_of_birth": dt.date(1950, 2, 28), "postcode": "EC1A1BB", "existing_debt": Decimal("-1")},
+        {
+            "date_of_birth": dt.date(1950, 2, 28),
+            "postcode": "EC1A1BB",
+            "existing_debt": Decimal("-1"),
+        },
         {"first_name": "ALICE", "last_name": "smith", "date_of_birth": dt.date(2004, 12, 31)},
     ]
     apps = []
     for i, v in enumerate(variants):
         for j in range(40):  # different identities -> different draws, incl. the rare branches
             apps.append(
-                ApplicationData(**{**base, **v, "first_name": f"{v.get('first_name', base['first_name'])}{i}-{j}"})
+                ApplicationData(
+                    **{
+                        **base,
+                        **v,
+                        "first_name": f"{v.get('first_name', base['first_name'])}{i}-{j}",
+                    }
+                )
             )
     return apps
 
@@ -125,7 +141,36 @@ SIMULATORS_GOLDEN = "e53503120e9994a3007e541911833a3c02f0798eafdb2a611ed7c7673f2
 def test_live_simulators_are_bit_identical_to_the_golden_output() -> None:
     h = hashlib.sha256()
     for app in _edge_apps():
-        for signal in (simulate_bureau(app), simulate_kyc(app), simulate_sanctions(app), simulate_fraud(app)):
+        for signal in (
+            simulate_bureau(app),
+            simulate_kyc(app),
+            simulate_sanctions(app),
+            simulate_fraud(app),
+        ):
             h.update(_canon(signal).encode())
         h.update(repr(latent_quality(app.identity_key())).encode())
     assert h.hexdigest() == SIMULATORS_GOLDEN
+
+
+def test_simulate_many_equals_the_scalar_providers_row_for_row() -> None:
+    apps = _edge_apps() + [c.app for c in generate(3000, seed=11, start=START, end=END)]
+    bureau, kyc, sanctions, fraud = simulate_many(apps)
+    for app, b, k, s, f in zip(apps, bureau, kyc, sanctions, fraud, strict=True):
+        assert _canon(b) == _canon(simulate_bureau(app))
+        assert _canon(k) == _canon(simulate_kyc(app))
+        assert _canon(s) == _canon(simulate_sanctions(app))
+        assert _canon(f) == _canon(simulate_fraud(app))
+    assert simulate_many([]) == ([], [], [], [])
+
+
+def test_poisson_column_equals_the_scalar_loop_at_the_edges() -> None:
+    import numpy as np
+
+    from decisioning.signals.simulated import _poisson, _poisson_column
+
+    rng = np.random.default_rng(0)
+    u = np.concatenate([rng.random(2000), [1e-300, 0.5, 1 - 1e-16]])
+    rate = np.concatenate([rng.exponential(3.0, 2000), [0.0, 40.0, 1e-9]])
+    for cap in (0, 1, 5, 12):
+        got = _poisson_column(u, rate, cap).tolist()
+        assert got == [_poisson(a, r, cap) for a, r in zip(u.tolist(), rate.tolist(), strict=True)]
