@@ -9,6 +9,7 @@ strict serializers say `additionalProperties: false`, which is what they enforce
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from drf_spectacular.extensions import OpenApiSerializerExtension
@@ -25,7 +26,15 @@ AMOUNT_PATTERN = r"^([1-9][0-9]{0,6}(\.[0-9]{1,2})?|10000000(\.0{1,2})?)$"
     {"type": "string", "format": "decimal", "pattern": MONEY_PATTERN, "example": "52000.00"}
 )
 class MoneyField(serializers.DecimalField):
-    """GBP, 0 to 9,999,999,999.99, as a decimal string (`"52000.00"`)."""
+    """GBP, 0 to 9,999,999,999.99, as a decimal string (`"52000.00"`). A string must match the
+    schema's pattern (no exponent, no sign, no bare "."); a JSON number is still converted."""
+
+    pattern = re.compile(MONEY_PATTERN)
+
+    def to_internal_value(self, data: Any) -> Any:
+        if isinstance(data, str) and not self.pattern.fullmatch(data.strip()):
+            self.fail("invalid")
+        return super().to_internal_value(data)
 
     def __init__(self, **kwargs: Any) -> None:
         from decimal import Decimal
@@ -40,8 +49,10 @@ class MoneyField(serializers.DecimalField):
 @extend_schema_field(
     {"type": "string", "format": "decimal", "pattern": AMOUNT_PATTERN, "example": "7500.00"}
 )
-class LoanAmountField(serializers.DecimalField):
+class LoanAmountField(MoneyField):
     """GBP, 1.00 to 10,000,000.00, as a decimal string; the product narrows it further."""
+
+    pattern = re.compile(AMOUNT_PATTERN)
 
     def __init__(self, **kwargs: Any) -> None:
         from decimal import Decimal

@@ -14,7 +14,9 @@ def schema() -> dict:
 
 
 def _operations(schema: dict) -> list[tuple[str, str, dict]]:
-    return [(path, method, op) for path, item in schema["paths"].items() for method, op in item.items()]
+    return [
+        (path, method, op) for path, item in schema["paths"].items() for method, op in item.items()
+    ]
 
 
 def test_the_schema_covers_the_api(schema: dict) -> None:
@@ -61,3 +63,55 @@ def test_the_schema_generates_without_warnings(capsys: pytest.CaptureFixture[str
     from django.core.management import call_command
 
     call_command("spectacular", "--validate", "--fail-on-warn", "--file", "/dev/null")
+
+
+def test_the_schema_states_what_the_server_enforces(schema: dict) -> None:
+    """What schemathesis found under-declared (tests/security/test_api_fuzz.py fuzzes the rest)."""
+    from decisioning.api_fields import AMOUNT_PATTERN, MONEY_PATTERN
+
+    components = schema["components"]["schemas"]
+    inputs = [name for name in components if name.endswith("InRequest")]
+    assert inputs and all(components[n].get("additionalProperties") is False for n in inputs), (
+        inputs
+    )
+    applicant = components["ApplicantInRequest"]["properties"]
+    for money in ("annual_income", "monthly_expenditure", "existing_debt", "monthly_debt_payments"):
+        assert applicant[money]["pattern"] == MONEY_PATTERN
+    assert components["LoanInRequest"]["properties"]["amount"]["pattern"] == AMOUNT_PATTERN
+    assert applicant["postcode"]["pattern"].startswith("^[A-Za-z]{1,2}[0-9]")
+    header = next(
+        p
+        for p in schema["paths"]["/api/v1/decisions"]["post"]["parameters"]
+        if p["name"] == "Idempotency-Key"
+    )
+    assert header["schema"]["pattern"] == r"^[\x21-\x7e]{1,128}$"
+
+
+@pytest.mark.parametrize(
+    ("value", "ok"),
+    [
+        ("0", True),
+        ("52000.00", True),
+        ("9999999999.99", True),
+        ("1.5", True),
+        ("-1", False),
+        ("", False),
+        (".", False),
+        ("1.", False),
+        ("1e3", False),
+        ("12345678901", False),
+    ],
+)
+def test_the_money_pattern_matches_what_the_money_field_accepts(value: str, ok: bool) -> None:
+    import re
+
+    from decisioning.api_fields import MONEY_PATTERN, MoneyField
+
+    field = MoneyField()
+    try:
+        field.run_validation(value)
+        accepted = True
+    except Exception:
+        accepted = False
+    assert bool(re.match(MONEY_PATTERN, value)) is ok
+    assert accepted is ok, value  # the server and its schema agree
