@@ -535,17 +535,22 @@ class HoldingReceiver:
         return [r["headers"].get("X-Verdict-Delivery", "") for r in self.requests]
 
 
+_eager_config: dict[str, Any] = {}
+
+
 def use_broker(url: str | None) -> None:
-    """Point this (test) process's Celery app at a real broker, or back to eager with None.
+    """Point this (test) process's Celery app at a real broker, or back to what it was with None.
 
     The suite runs Celery eagerly (config.settings_test); a test that needs publishing to go
     through a broker — to see what a dead broker or a rolled-back transaction does — switches it
     here and back in a `finally`."""
     from config.celery import app
 
+    if not _eager_config:
+        _eager_config.update(eager=app.conf.task_always_eager, url=app.conf.broker_url)
     if url is None:
-        app.conf.task_always_eager = True
-        app.conf.broker_url = "memory://"
+        app.conf.task_always_eager = _eager_config["eager"]
+        app.conf.broker_url = _eager_config["url"]
     else:
         app.conf.task_always_eager = False
         app.conf.broker_url = url
