@@ -190,17 +190,21 @@ def generate(
     in_l1 = rng.integers(0, len(_INWARD_LETTERS), m)
     in_l2 = rng.integers(0, len(_INWARD_LETTERS), m)
 
-    submitted = [start + dt.timedelta(seconds=float(s)) for s in submitted_s]
+    # Per-row Python work on Python scalars (.tolist()): numpy scalars are slow to index with,
+    # format and do arithmetic on one at a time (the values and IEEE operations are the same).
+    submitted = [start + dt.timedelta(seconds=s) for s in submitted_s.tolist()]
     dobs = [
         ts.date() - dt.timedelta(days=int(a * 365.25))
-        for ts, a in zip(submitted, age_draw, strict=True)
+        for ts, a in zip(submitted, age_draw.tolist(), strict=True)
     ]
     postcodes = [
         f"{OUTWARD_CODES[o]} {d}{_INWARD_LETTERS[a]}{_INWARD_LETTERS[b]}"
-        for o, d, a, b in zip(out_idx, in_digit, in_l1, in_l2, strict=True)
+        for o, d, a, b in zip(
+            out_idx.tolist(), in_digit.tolist(), in_l1.tolist(), in_l2.tolist(), strict=True
+        )
     ]
-    firsts = [FIRST_NAMES[i] for i in first_idx]
-    lasts = [LAST_NAMES[i] for i in last_idx]
+    firsts = [FIRST_NAMES[i] for i in first_idx.tolist()]
+    lasts = [LAST_NAMES[i] for i in last_idx.tolist()]
     # Each identity key once (the providers below reuse it and the latent quality).
     keys = [
         _identity_key(f, la, d, p)

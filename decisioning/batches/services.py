@@ -13,7 +13,9 @@ Exactly-once per item rests on three things, in this order:
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import gc
 import logging
 import os
 import uuid
@@ -265,8 +267,33 @@ def _policy_and_scorer(batch: Batch) -> tuple[Any, Any]:
     return policy, scorer
 
 
+@contextlib.contextmanager
+def gc_paused() -> Any:
+    """Python's cyclic garbage collector off for the duration of one chunk.
+
+    A chunk allocates ~100 container objects per application (applications, signals, Decimals,
+    results) and almost no reference cycles; each gen-2 collection the allocations trigger walks
+    every object of the process (~400 k in a worker: Django, xgboost, MLflow, the model). Measured
+    in a batch worker: generating a chunk costs 41 us an application with the collector on, 26 us
+    with it paused. Memory stays flat: a chunk's objects are freed by reference counting, and the
+    collector runs again (catching any cycle) as soon as the chunk is done.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
 def chunk_process(*, chunk_id: int, token: str, method: str | None = None, timings: Timings | None = None) -> str:
     """Decide and store a claimed chunk. "done", or "lost" when another worker took it over."""
+    with gc_paused():
+        return _chunk_process(chunk_id=chunk_id, token=token, method=method, timings=timings)
+
+
+def _chunk_process(*, chunk_id: int, token: str, method: str | None, timings: Timings | None) -> str:
     chunk = BatchChunk.objects.select_related("batch__product").get(pk=chunk_id)
     batch = chunk.batch
     t = Timings()
