@@ -123,6 +123,119 @@ def setup() -> None:
         call_command("seed_demo", "--applications", "0", "--train-rows", "20000", verbosity=0)
 
 
+# ---- inputs for stored and uploaded batches --------------------------------------------------------
+
+BENCH_CLIENT = "bench-batch"
+REAL_DECISIONS = 1000
+
+
+def ensure_stored(count: int) -> None:
+    """At least `count` stored decisions of the product: REAL_DECISIONS decided through the live
+    service (`decision_create`: the pipeline, its signals, explanation, audit), then cloned in SQL
+    (new ids, same columns, `created_at` spread over the past days) up to `count`. Clones decide the
+    same way as their originals, which is all a throughput benchmark needs."""
+    import datetime as dt
+
+    from django.db import connection, transaction
+
+    from decisioning import services as decisions
+    from decisioning.models import Application, Decision, IntegrationClient, Product
+    from modeling.synthetic import generate, to_payload
+
+    product = Product.objects.get(code=PRODUCT)
+    have = Decision.objects.filter(product=product).count()
+    if have >= count:
+        return
+    client, _ = IntegrationClient.objects.get_or_create(name=BENCH_CLIENT)
+    if have < REAL_DECISIONS:
+        print(f"deciding {REAL_DECISIONS - have} applications through the live service…", flush=True)
+        end = dt.datetime.now(dt.UTC) - dt.timedelta(days=2)
+        for i, case in enumerate(generate(REAL_DECISIONS - have, seed=99, start=end - dt.timedelta(days=30), end=end)):
+            body = to_payload(case.app)
+            try:
+                decisions.decision_create(client=client, product=product, application=case.app,
+                                          reference=f"BENCH-{have + i}", request_body=body)
+            except Exception as e:  # noqa: BLE001 - outside the product's limits: skipped, not stored
+                print(f"  skipped one: {type(e).__name__}: {e}"[:200])
+        have = Decision.objects.filter(product=product).count()
+    missing = count - have
+    print(f"cloning stored decisions in SQL: +{missing:,}…", flush=True)
+    app_cols = [f.column for f in Application._meta.concrete_fields if f.column != "id"]
+    dec_cols = [f.column for f in Decision._meta.concrete_fields if f.column not in ("id", "application_id", "created_at", "idempotency_key")]
+    a_t, d_t = Application._meta.db_table, Decision._meta.db_table
+    with transaction.atomic(), connection.cursor() as cur:
+        cur.execute(
+            "CREATE TEMP TABLE bench_clone ON COMMIT DROP AS "
+            f"SELECT d.id AS old_d, d.application_id AS old_a, gen_random_uuid() AS new_a, gen_random_uuid() AS new_d, g "
+            f"FROM (SELECT id, application_id FROM {d_t} WHERE product_id = %s ORDER BY created_at LIMIT {REAL_DECISIONS}) d "
+            f"CROSS JOIN generate_series(1, %s) g LIMIT %s",
+            [product.pk, missing // min(have, REAL_DECISIONS) + 1, missing],
+        )
+        cur.execute(
+            f"INSERT INTO {a_t} (id, {', '.join(app_cols)}) SELECT c.new_a, {', '.join('a.' + c for c in app_cols)} "
+            f"FROM bench_clone c JOIN {a_t} a ON a.id = c.old_a"
+        )
+        cur.execute(
+            f"INSERT INTO {d_t} (id, application_id, created_at, idempotency_key, {', '.join(dec_cols)}) "
+            f"SELECT c.new_d, c.new_a, d.created_at - (c.g % 20) * interval '1 hour', NULL, {', '.join('d.' + c for c in dec_cols)} "
+            f"FROM bench_clone c JOIN {d_t} d ON d.id = c.old_d"
+        )
+    cur = connection.cursor()
+    cur.execute("ANALYZE " + d_t)
+    cur.execute("ANALYZE " + a_t)
+
+
+def write_csv(count: int) -> Path:
+    """`count` generated applications as an upload CSV (the API's field names)."""
+    import csv
+    import datetime as dt
+
+    from decisioning.batches.sources import CSV_COLUMNS
+    from modeling.synthetic import generate, to_payload
+
+    path = OUT / f"bench-upload-{count}.csv"
+    if path.exists():
+        return path
+    end = dt.datetime(2026, 11, 1, tzinfo=dt.UTC)
+    tmp = path.with_suffix(".tmp")
+    with open(tmp, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(CSV_COLUMNS)
+        for start in range(0, count, 10_000):
+            for i, case in enumerate(generate(min(10_000, count - start), seed=7 + start, start=end - dt.timedelta(days=30), end=end)):
+                p = to_payload(case.app)
+                p.update(reference=f"CSV-{start + i}", amount=p.pop("requested_amount"),
+                         bankrupt_or_iva="true" if p["bankrupt_or_iva"] else "false",
+                         uk_resident="true" if p["uk_resident"] else "false")
+                w.writerow([p[c] for c in CSV_COLUMNS])
+    tmp.rename(path)
+    return path
+
+
+def create_batch(args: argparse.Namespace) -> object:
+    from audit.services import Actor
+    from decisioning.batches import services
+    from decisioning.models import Product
+
+    product = Product.objects.get(code=PRODUCT)
+    common = {"product": product, "actor": Actor.system("bench"), "chunk_size": args.chunk_size, "dispatch": False}
+    if args.source == "stored":
+        ensure_stored(args.count)
+        from django.utils import timezone
+
+        from decisioning.models import Decision
+
+        # Exactly `count` decisions: the window ends at the count-th newest one.
+        newest = Decision.objects.filter(product=product).order_by("-created_at").values_list("created_at", flat=True)
+        date_from = newest[args.count - 1]
+        return services.batch_create(source="stored", date_from=date_from, date_to=timezone.now(), **common)
+    if args.source == "upload":
+        path = write_csv(args.count)
+        with open(path, "rb") as f:
+            return services.batch_create(source="upload", upload=f, **common)
+    return services.batch_create(source="generated", generate_count=args.count, **common)
+
+
 # ---- in-process workers --------------------------------------------------------------------------
 
 
@@ -163,15 +276,14 @@ def start_workers(k: int, args: argparse.Namespace, batch_id: int, q: mp.Queue) 
 
 
 def run_in_process(args: argparse.Namespace) -> dict:
-    from audit.services import Actor
     from decisioning.batches import services
     from decisioning.batches.engine import Timings
-    from decisioning.models import Batch, Product
+    from decisioning.models import Batch
 
-    product = Product.objects.get(code=PRODUCT)
-    batch = services.batch_create(product=product, source="generated", actor=Actor.system("bench"),
-                                  generate_count=args.count, chunk_size=args.chunk_size, dispatch=False)
+    batch = create_batch(args)
+    planned = time.perf_counter()
     services.batch_plan(batch_id=batch.pk)
+    plan_s = time.perf_counter() - planned
     q: mp.Queue = mp.Queue()
     busy0 = machine_busy()
     started = time.perf_counter()
@@ -210,6 +322,7 @@ def run_in_process(args: argparse.Namespace) -> dict:
         stages.add(Timings.from_dict(r["timings"]))
     return {
         "batch_id": batch.pk,
+        "plan_s": plan_s,
         "wall_s": wall,
         "stages": stages.as_dict(),
         "workers_cpu_s": sum(r["cpu_s"] for r in reports),
@@ -309,6 +422,9 @@ def run_celery(args: argparse.Namespace) -> dict:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--count", type=int, default=200_000)
+    ap.add_argument("--source", choices=["generated", "stored", "upload"], default="generated",
+                    help="stored: seeds that many stored decisions first (real ones, then SQL clones); "
+                         "upload: writes a CSV of generated applications first")
     ap.add_argument("--chunk-size", type=int, default=5000)
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--storage", choices=["copy", "bulk"], default=None)
@@ -327,6 +443,8 @@ def main() -> None:
 
     from decisioning.models import Batch, BatchChunk, BatchResult
 
+    if args.celery and args.source != "generated":
+        sys.exit("--celery runs generated batches only")
     run = run_celery(args) if args.celery else run_in_process(args)
     load_after = os.getloadavg()
     batch = Batch.objects.get(pk=run["batch_id"])
@@ -351,6 +469,8 @@ def main() -> None:
         "machine": {"cpus": os.cpu_count(), "loadavg_before": [round(x, 2) for x in load_before],
                     "loadavg_after": [round(x, 2) for x in load_after]},
         "mode": ("celery" if args.celery else "in-process") + (" reference (per-row resolve)" if args.reference else ""),
+        "source": args.source,
+        "plan_seconds": round(run["plan_s"], 2) if run.get("plan_s") is not None else None,
         "database": connection.vendor,
         "count": args.count,
         "workers": args.workers,
@@ -384,7 +504,7 @@ def main() -> None:
         "summary_outcomes": (batch.summary or {}).get("outcomes"),
     }
     print(json.dumps(result, indent=2))
-    name = f"batch-{'celery' if args.celery else 'inproc'}{'-reference' if args.reference else ''}-{args.count}{'-kill' if run['killed'] else ''}.json"
+    name = f"batch-{'' if args.source == 'generated' else args.source + '-'}{'celery' if args.celery else 'inproc'}{'-reference' if args.reference else ''}-{args.count}{'-kill' if run['killed'] else ''}.json"
     (OUT / name).write_text(json.dumps(result, indent=2))
     print(f"written {OUT / name}")
     if not (stored == distinct == args.count and batch.status == Batch.Status.DONE):
