@@ -99,3 +99,82 @@ def test_the_stored_source_gives_what_the_orm_and_signals_from_stored_give(produ
     assert got_failed == want_failed == []
     assert len(got_items) == 10
     assert got_items == want_items
+
+
+def _reference_uploaded(batch: Batch, chunk: Any) -> tuple[list[tuple[Any, ...]], list[tuple[int, str, str]]]:
+    """The upload source as it was: a serializer instance per row, `simulated_signals` per row."""
+    from config.errors import ApplicationError
+    from decisioning.apis import DecisionCreateIn, application_from_input
+    from decisioning.services import _product_limits_check
+    from decisioning.signals.gateway import simulated_signals
+
+    items, failed = [], []
+    for i, row in enumerate(sources._csv_rows(batch, chunk)):
+        n = chunk.start + i
+        reference = (row.get("reference") or "")[:64]
+        data_in = DecisionCreateIn(data=sources.request_body_from_row(row, product=batch.product.code))
+        if not data_in.is_valid():
+            failed.append((n, reference, sources._flatten(data_in.errors)[:300]))
+            continue
+        app = application_from_input(data_in.validated_data)
+        try:
+            _product_limits_check(product=batch.product, app=app)
+        except ApplicationError as e:
+            failed.append((n, reference, sources._flatten(e.errors) or e.message))
+            continue
+        signals = simulated_signals(app, now=dt.datetime.now(dt.UTC))
+        items.append((n, app, dataclasses.replace(signals, records=()), batch.as_of, reference))
+    return items, failed
+
+
+def _csv_text() -> str:
+    import csv
+    import io
+
+    from modeling.synthetic import generate, to_payload
+
+    end = dt.datetime(2026, 6, 1, tzinfo=dt.UTC)
+    rows = []
+    for i, case in enumerate(generate(60, seed=5, start=end - dt.timedelta(days=30), end=end)):
+        p = to_payload(case.app)
+        p.update(reference=f"R-{i}", amount=p.pop("requested_amount"),
+                 uk_resident="true" if p["uk_resident"] else "false",
+                 bankrupt_or_iva="true" if p["bankrupt_or_iva"] else "false")
+        rows.append(p)
+    bad = {  # row -> (column, value): each one of the API's own refusals
+        1: ("postcode", "NOT A POSTCODE"), 2: ("annual_income", "-5"), 3: ("residential_status", "castle"),
+        4: ("amount", "999999"), 5: ("term_months", "7"), 6: ("date_of_birth", "2999-01-01"),
+        7: ("uk_resident", "perhaps"), 8: ("months_at_address", ""), 9: ("first_name", "   "),
+        10: ("annual_income", "12.345"), 11: ("dependants", "21"), 12: ("date_of_birth", "1.1.1980"),
+        13: ("postcode", " sw1a 1aa "), 14: ("first_name", "  Ann  "), 15: ("bankrupt_or_iva", ""),
+        16: ("amount", "1e3"), 17: ("term_months", "36.0"), 18: ("purpose", "Car"),
+        19: ("date_of_birth", "1890-01-01"), 20: ("last_name", "x" * 101),
+    }
+    for i, (column, value) in bad.items():
+        rows[i][column] = value
+    out = io.StringIO()
+    w = csv.DictWriter(out, fieldnames=list(sources.CSV_COLUMNS))
+    w.writeheader()
+    w.writerows(rows)
+    return out.getvalue()
+
+
+def test_the_upload_source_gives_what_a_serializer_per_row_and_simulated_signals_give(product: Any) -> None:
+    import io
+
+    batch = services.batch_create(product=product, source="upload", actor=SYSTEM,
+                                  upload=io.BytesIO(_csv_text().encode()), chunk_size=100, dispatch=False)
+    batch.chunk_size = 25  # (in memory) three chunks: byte offsets other than the first
+    specs = list(sources.plan(batch))
+    assert [s.size for s in specs] == [25, 25, 10]
+    got_items, got_failed, want_items, want_failed = [], [], [], []
+    for chunk in specs:
+        items, failed = sources.load_items(batch, chunk)  # type: ignore[arg-type]
+        got_items += [(it.item, it.app, it.signals, it.as_of, it.reference) for it in items]
+        got_failed += failed
+        w_items, w_failed = _reference_uploaded(batch, chunk)
+        want_items += w_items
+        want_failed += w_failed
+    assert got_failed == want_failed
+    assert got_items == want_items
+    assert 12 <= len(got_failed) <= 20 and len(got_items) + len(got_failed) == 60
