@@ -554,7 +554,8 @@ def use_broker(url: str | None) -> None:
     else:
         app.conf.task_always_eager = False
         app.conf.broker_url = url
-    if app._pool is not None:
-        app._pool.force_close_all()
+    # Drop the app's references only: kombu keeps its pools in a global registry keyed by the
+    # broker URL, and closing one there breaks every later publish to that URL (even an eager
+    # call acquires a producer).
     app._pool = None
     app.amqp._producer_pool = None
