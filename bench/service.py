@@ -71,8 +71,18 @@ def flush_redis_db(redis_url: str) -> None:
     parts = urlsplit(redis_url)
     db = (parts.path or "/0").lstrip("/") or "0"
     subprocess.run(
-        ["redis-cli", "-h", parts.hostname or "127.0.0.1", "-p", str(parts.port or 6379), "-n", db, "FLUSHDB"],
-        check=False, capture_output=True,
+        [
+            "redis-cli",
+            "-h",
+            parts.hostname or "127.0.0.1",
+            "-p",
+            str(parts.port or 6379),
+            "-n",
+            db,
+            "FLUSHDB",
+        ],
+        check=False,
+        capture_output=True,
     )
 
 
@@ -155,7 +165,9 @@ def start_gunicorn(
     sys.exit("gunicorn did not start")
 
 
-def stop_process_group(process: subprocess.Popen, *, sig: int = signal.SIGINT, timeout: float = 15) -> None:
+def stop_process_group(
+    process: subprocess.Popen, *, sig: int = signal.SIGINT, timeout: float = 15
+) -> None:
     """Stop a process started with `start_new_session=True` and everything it started."""
     if process.poll() is not None:
         return
@@ -220,9 +232,17 @@ class Client(threading.Thread):
     """One keep-alive connection; takes (intended_time, body, key) jobs and records latency from
     the intended time into `phase_ref[0]` (swap it under `lock` to start a new interval)."""
 
-    def __init__(self, port: int, token: str, jobs: queue.Queue, phase_ref: list[Phase], lock: threading.Lock) -> None:
+    def __init__(
+        self, port: int, token: str, jobs: queue.Queue, phase_ref: list[Phase], lock: threading.Lock
+    ) -> None:
         super().__init__(daemon=True)
-        self.port, self.token, self.jobs, self.phase_ref, self.lock = port, token, jobs, phase_ref, lock
+        self.port, self.token, self.jobs, self.phase_ref, self.lock = (
+            port,
+            token,
+            jobs,
+            phase_ref,
+            lock,
+        )
         self.conn: http.client.HTTPConnection | None = None
 
     def _send(self, body: bytes, key: str) -> int:
@@ -274,6 +294,11 @@ class Client(threading.Thread):
 
 def percentiles(values: list[float]) -> dict[str, float]:
     if len(values) < 2:
-        return {"p50": values[0] if values else 0.0, "p95": 0.0, "p99": 0.0, "max": max(values or [0.0])}
+        return {
+            "p50": values[0] if values else 0.0,
+            "p95": 0.0,
+            "p99": 0.0,
+            "max": max(values or [0.0]),
+        }
     q = statistics.quantiles(values, n=100, method="inclusive")
     return {"p50": q[49], "p95": q[94], "p99": q[98], "max": max(values)}

@@ -73,9 +73,23 @@ def free_port() -> int:
 
 def start_redis(port: int, directory: Path) -> subprocess.Popen:
     redis = subprocess.Popen(
-        ["redis-server", "--bind", "127.0.0.1", "--port", str(port), "--save", "", "--appendonly", "no",
-         "--dir", str(directory), "--loglevel", "warning"],
-        stdout=subprocess.DEVNULL, start_new_session=True,
+        [
+            "redis-server",
+            "--bind",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            str(directory),
+            "--loglevel",
+            "warning",
+        ],
+        stdout=subprocess.DEVNULL,
+        start_new_session=True,
     )
     deadline = time.time() + 10
     while time.time() < deadline:
@@ -91,7 +105,10 @@ def start_redis(port: int, directory: Path) -> subprocess.Popen:
 def start_celery(env: dict[str, str], *args: str) -> subprocess.Popen:
     return subprocess.Popen(
         [PY, "-m", "celery", "-A", "config", *args, "--loglevel", "WARNING"],
-        cwd=ROOT, env=env, start_new_session=True, stdout=subprocess.DEVNULL,
+        cwd=ROOT,
+        env=env,
+        start_new_session=True,
+        stdout=subprocess.DEVNULL,
     )
 
 
@@ -117,8 +134,14 @@ def linear_slope(points: list[tuple[float, float]]) -> float:
 
 
 class Sampler:
-    def __init__(self, *, gunicorn: subprocess.Popen, celery: list[subprocess.Popen], redis_port: int,
-                 pg_dsn: str) -> None:
+    def __init__(
+        self,
+        *,
+        gunicorn: subprocess.Popen,
+        celery: list[subprocess.Popen],
+        redis_port: int,
+        pg_dsn: str,
+    ) -> None:
         import psycopg
         import redis
 
@@ -133,14 +156,18 @@ class Sampler:
 
     def sample(self) -> dict:
         workers = {str(pid): rss_mb(pid) for pid in children_of(self.gunicorn.pid)}
-        celery = {str(pid): rss_mb(pid) for p in self.celery for pid in [p.pid, *descendants(p.pid)]}
+        celery = {
+            str(pid): rss_mb(pid) for p in self.celery for pid in [p.pid, *descendants(p.pid)]
+        }
         row = self.pg.execute(
             "SELECT count(*) FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()",
             (DB_NAME,),
         ).fetchone()
         return {
             "gunicorn_master_rss_mb": rss_mb(self.gunicorn.pid),
-            "gunicorn_workers_rss_mb": {k: round(v, 1) for k, v in workers.items() if v is not None},
+            "gunicorn_workers_rss_mb": {
+                k: round(v, 1) for k, v in workers.items() if v is not None
+            },
             "celery_rss_mb": {k: round(v, 1) for k, v in celery.items() if v is not None},
             "pg_connections": int(row[0]) if row else 0,
             "redis_clients": int(self.redis.info("clients")["connected_clients"]) - 1,  # not ours
@@ -172,12 +199,24 @@ def flatness(series: list[tuple[float, float]], *, window_s: float, kind: str) -
         growth = statistics.fmean(last) - base
         limit = max(RSS_GROWTH_MB, RSS_GROWTH_FRACTION * base)
         ok = growth <= limit and slope_per_min <= RSS_SLOPE_MB_PER_MIN
-        return {"first_mean": round(base, 1), "last_mean": round(base + growth, 1), "growth": round(growth, 2),
-                "growth_limit": round(limit, 1), "slope_per_min": round(slope_per_min, 3),
-                "slope_limit": RSS_SLOPE_MB_PER_MIN, "ok": ok}
+        return {
+            "first_mean": round(base, 1),
+            "last_mean": round(base + growth, 1),
+            "growth": round(growth, 2),
+            "growth_limit": round(limit, 1),
+            "slope_per_min": round(slope_per_min, 3),
+            "slope_limit": RSS_SLOPE_MB_PER_MIN,
+            "ok": ok,
+        }
     growth = max(last) - max(first)
-    return {"first_max": max(first), "last_max": max(last), "growth": growth, "growth_limit": CONNECTION_GROWTH,
-            "slope_per_min": round(slope_per_min, 3), "ok": growth <= CONNECTION_GROWTH}
+    return {
+        "first_max": max(first),
+        "last_max": max(last),
+        "growth": growth,
+        "growth_limit": CONNECTION_GROWTH,
+        "slope_per_min": round(slope_per_min, 3),
+        "ok": growth <= CONNECTION_GROWTH,
+    }
 
 
 def chart(report: dict, path: Path) -> None:
@@ -187,8 +226,14 @@ def chart(report: dict, path: Path) -> None:
     ts = [s["t_s"] / 60 for s in samples]
     workers = sorted({pid for s in samples for pid in s["gunicorn_workers_rss_mb"]})
     rss_series = [
-        (f"gunicorn worker {i + 1}", [(t, s["gunicorn_workers_rss_mb"][pid]) for t, s in zip(ts, samples, strict=True)
-                                      if pid in s["gunicorn_workers_rss_mb"]])
+        (
+            f"gunicorn worker {i + 1}",
+            [
+                (t, s["gunicorn_workers_rss_mb"][pid])
+                for t, s in zip(ts, samples, strict=True)
+                if pid in s["gunicorn_workers_rss_mb"]
+            ],
+        )
         for i, pid in enumerate(workers)
     ]
     celery_total = [(t, sum(s["celery_rss_mb"].values())) for t, s in zip(ts, samples, strict=True)]
@@ -196,18 +241,41 @@ def chart(report: dict, path: Path) -> None:
         rss_series.append(("Celery worker + beat (sum)", celery_total))
     width, height = 640, 300
     charts = [
-        line_chart(rss_series, title="Resident memory (MiB)", x_label="minutes", y_label="MiB",
-                   width=width, height=height),
         line_chart(
-            [("PostgreSQL connections", [(t, s["pg_connections"]) for t, s in zip(ts, samples, strict=True)]),
-             ("Redis clients", [(t, s["redis_clients"]) for t, s in zip(ts, samples, strict=True)])],
-            title="Connections", x_label="minutes", y_label="count", width=width, height=height,
+            rss_series,
+            title="Resident memory (MiB)",
+            x_label="minutes",
+            y_label="MiB",
+            width=width,
+            height=height,
         ),
         line_chart(
-            [(name, [(t, s["latency_ms"][key]) for t, s in zip(ts, samples, strict=True)])
-             for name, key in (("P50", "p50"), ("P95", "p95"), ("P99", "p99"))],
-            title="Decision API latency per interval (ms)", x_label="minutes", y_label="ms",
-            width=width, height=height,
+            [
+                (
+                    "PostgreSQL connections",
+                    [(t, s["pg_connections"]) for t, s in zip(ts, samples, strict=True)],
+                ),
+                (
+                    "Redis clients",
+                    [(t, s["redis_clients"]) for t, s in zip(ts, samples, strict=True)],
+                ),
+            ],
+            title="Connections",
+            x_label="minutes",
+            y_label="count",
+            width=width,
+            height=height,
+        ),
+        line_chart(
+            [
+                (name, [(t, s["latency_ms"][key]) for t, s in zip(ts, samples, strict=True)])
+                for name, key in (("P50", "p50"), ("P95", "p95"), ("P99", "p99"))
+            ],
+            title="Decision API latency per interval (ms)",
+            x_label="minutes",
+            y_label="ms",
+            width=width,
+            height=height,
         ),
     ]
     total_h = height * len(charts)
@@ -245,38 +313,54 @@ def markdown(report: dict) -> str:
     ]
     for name, f in report["flatness"].items():
         if "first_mean" in f:
-            lines.append(f"| {name} (MiB) | {f['first_mean']} | {f['last_mean']} | {f['growth']:+} ({f['growth_limit']}) | "
-                         f"{f['slope_per_min']:+} ({f['slope_limit']}) | {'yes' if f['ok'] else '**no**'} |")
+            lines.append(
+                f"| {name} (MiB) | {f['first_mean']} | {f['last_mean']} | {f['growth']:+} ({f['growth_limit']}) | "
+                f"{f['slope_per_min']:+} ({f['slope_limit']}) | {'yes' if f['ok'] else '**no**'} |"
+            )
         elif "first_max" in f:
-            lines.append(f"| {name} (max) | {f['first_max']} | {f['last_max']} | {f['growth']:+} ({f['growth_limit']}) | "
-                         f"{f['slope_per_min']:+} | {'yes' if f['ok'] else '**no**'} |")
+            lines.append(
+                f"| {name} (max) | {f['first_max']} | {f['last_max']} | {f['growth']:+} ({f['growth_limit']}) | "
+                f"{f['slope_per_min']:+} | {'yes' if f['ok'] else '**no**'} |"
+            )
     lines += ["", "| check | result |", "|---|---|"]
     lines += [f"| {k} | {'PASS' if v else '**FAIL**'} |" for k, v in report["checks"].items()]
-    lines += ["", "Per interval:", "",
-              "| t (s) | sent | errors | P50 ms | P95 ms | P99 ms | worker RSS MiB | PG conns | Redis clients | load 1m |",
-              "|---|---|---|---|---|---|---|---|---|---|"]
+    lines += [
+        "",
+        "Per interval:",
+        "",
+        "| t (s) | sent | errors | P50 ms | P95 ms | P99 ms | worker RSS MiB | PG conns | Redis clients | load 1m |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
     for s in report["samples"]:
         rss = ", ".join(f"{v:.0f}" for v in s["gunicorn_workers_rss_mb"].values())
-        lines.append(f"| {s['t_s']:.0f} | {s['requests']} | {s['errors']} | {s['latency_ms']['p50']:.1f} | "
-                     f"{s['latency_ms']['p95']:.1f} | {s['latency_ms']['p99']:.1f} | {rss} | {s['pg_connections']} | "
-                     f"{s['redis_clients']} | {s['loadavg'][0]} |")
+        lines.append(
+            f"| {s['t_s']:.0f} | {s['requests']} | {s['errors']} | {s['latency_ms']['p50']:.1f} | "
+            f"{s['latency_ms']['p95']:.1f} | {s['latency_ms']['p99']:.1f} | {rss} | {s['pg_connections']} | "
+            f"{s['redis_clients']} | {s['loadavg'][0]} |"
+        )
     return "\n".join(lines) + "\n"
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--rate", type=float, default=50.0, help="requests per second (open loop)")
     parser.add_argument("--seconds", type=float, default=600.0, help="length of the measured run")
     parser.add_argument("--warmup", type=float, default=20.0)
     parser.add_argument("--sample", type=float, default=10.0, help="seconds between samples")
-    parser.add_argument("--window", type=float, default=60.0, help="first/last window of the flatness check (s)")
+    parser.add_argument(
+        "--window", type=float, default=60.0, help="first/last window of the flatness check (s)"
+    )
     parser.add_argument("--workers", type=int, default=2, help="gunicorn worker processes")
     parser.add_argument("--threads", type=int, default=4, help="threads per gunicorn worker")
     parser.add_argument("--clients", type=int, default=32, help="load-generator connections")
     parser.add_argument("--train-rows", type=int, default=20000)
     parser.add_argument("--no-celery", action="store_true", help="no Celery worker and beat")
     parser.add_argument("--port", type=int, default=0, help="gunicorn port (default: a free one)")
-    parser.add_argument("--smoke", action="store_true", help="40 s at 20 requests/s, samples every 5 s")
+    parser.add_argument(
+        "--smoke", action="store_true", help="40 s at 20 requests/s, samples every 5 s"
+    )
     args = parser.parse_args()
     if args.smoke:
         args.rate, args.seconds, args.warmup, args.sample, args.window = 20.0, 40.0, 5.0, 5.0, 10.0
@@ -290,8 +374,12 @@ def main() -> int:
     redis = start_redis(redis_port, redis_dir)
     processes.append(redis)
     try:
-        env = bench_env(port, db_name=DB_NAME, redis_url=f"redis://127.0.0.1:{redis_port}/0",
-                        var_dir=OUT / "soak-var")
+        env = bench_env(
+            port,
+            db_name=DB_NAME,
+            redis_url=f"redis://127.0.0.1:{redis_port}/0",
+            var_dir=OUT / "soak-var",
+        )
         print("preparing: database, migrations, seed (trains the champion)…", flush=True)
         token = prepare(env, train_rows=args.train_rows)
         total = int(args.rate * (args.seconds + args.warmup)) + 10
@@ -301,17 +389,24 @@ def main() -> int:
         celery: list[subprocess.Popen] = []
         if not args.no_celery:
             celery.append(start_celery(env, "worker", "-c", "1", "-Q", "celery,batches"))
-            celery.append(start_celery(env, "beat", "--schedule", str(OUT / "soak-var" / "celerybeat-schedule")))
+            celery.append(
+                start_celery(
+                    env, "beat", "--schedule", str(OUT / "soak-var" / "celerybeat-schedule")
+                )
+            )
             processes.extend(celery)
         gunicorn = start_gunicorn(env, port=port, workers=args.workers, threads=args.threads)
         processes.append(gunicorn)
-        sampler = Sampler(gunicorn=gunicorn, celery=celery, redis_port=redis_port,
-                          pg_dsn=env["DATABASE_URL"])
+        sampler = Sampler(
+            gunicorn=gunicorn, celery=celery, redis_port=redis_port, pg_dsn=env["DATABASE_URL"]
+        )
         try:
             report = run(args, port=port, token=token, bodies=bodies, sampler=sampler)
-            report["totals"]["decisions"], report["totals"]["audit_events"], report["totals"]["orphan_applications"] = (
-                sampler.decisions_and_events()
-            )
+            (
+                report["totals"]["decisions"],
+                report["totals"]["audit_events"],
+                report["totals"]["orphan_applications"],
+            ) = sampler.decisions_and_events()
         finally:
             sampler.close()
     finally:
@@ -320,15 +415,24 @@ def main() -> int:
         shutil.rmtree(redis_dir, ignore_errors=True)
 
     t = report["totals"]
-    report["machine"] = {"cpus": os.cpu_count(), "loadavg_before": loadavg_before,
-                         "loadavg_max_1m": max(s["loadavg"][0] for s in report["samples"])}
+    report["machine"] = {
+        "cpus": os.cpu_count(),
+        "loadavg_before": loadavg_before,
+        "loadavg_max_1m": max(s["loadavg"][0] for s in report["samples"]),
+    }
     report["checks"] = {
         "zero_errors": t["errors"] == t["replayed"] == 0,
         "kept_up_with_the_offered_rate": t["not_sent"] == 0,
-        "every_answer_committed_with_its_audit_event": t["decisions"] == t["created"] + t["replayed"] + t["primed"] == t["audit_events"]
+        "every_answer_committed_with_its_audit_event": t["decisions"]
+        == t["created"] + t["replayed"] + t["primed"]
+        == t["audit_events"]
         and t["orphan_applications"] == 0,
         # Over a smoke run's few seconds start-up growth dominates: reported, not checked.
-        **({} if args.smoke else {f"flat_{name}": f["ok"] for name, f in report["flatness"].items()}),
+        **(
+            {}
+            if args.smoke
+            else {f"flat_{name}": f["ok"] for name, f in report["flatness"].items()}
+        ),
     }
     name = "soak-smoke" if args.smoke else "soak"
     (OUT / f"{name}.json").write_text(json.dumps(report, indent=2))
@@ -349,8 +453,12 @@ def prime(*, port: int, token: str, bodies: list[bytes]) -> int:
     def send(body: bytes) -> None:
         conn = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
         try:
-            conn.request("POST", "/api/v1/decisions", body=body,
-                         headers={"Authorization": f"Token {token}", "Content-Type": "application/json"})
+            conn.request(
+                "POST",
+                "/api/v1/decisions",
+                body=body,
+                headers={"Authorization": f"Token {token}", "Content-Type": "application/json"},
+            )
             response = conn.getresponse()
             response.read()
             if response.status == 201:
@@ -359,7 +467,10 @@ def prime(*, port: int, token: str, bodies: list[bytes]) -> int:
             conn.close()
 
     for round_ in range(4):
-        threads = [threading.Thread(target=send, args=(b,)) for b in bodies[round_ * 16:(round_ + 1) * 16]]
+        threads = [
+            threading.Thread(target=send, args=(b,))
+            for b in bodies[round_ * 16 : (round_ + 1) * 16]
+        ]
         for t in threads:
             t.start()
         for t in threads:
@@ -367,7 +478,9 @@ def prime(*, port: int, token: str, bodies: list[bytes]) -> int:
     return len(created)
 
 
-def run(args: argparse.Namespace, *, port: int, token: str, bodies: list[bytes], sampler: Sampler) -> dict:
+def run(
+    args: argparse.Namespace, *, port: int, token: str, bodies: list[bytes], sampler: Sampler
+) -> dict:
     primed = prime(port=port, token=token, bodies=bodies[-64:])
     lock = threading.Lock()
     phase_ref = [Phase(rate=args.rate, duration=args.sample)]
@@ -383,7 +496,10 @@ def run(args: argparse.Namespace, *, port: int, token: str, bodies: list[bytes],
     for _ in clients:
         jobs.put(None)
 
-    print(f"warming up {args.warmup:.0f} s, then {args.seconds:.0f} s at {args.rate:.0f}/s…", flush=True)
+    print(
+        f"warming up {args.warmup:.0f} s, then {args.seconds:.0f} s at {args.rate:.0f}/s…",
+        flush=True,
+    )
     time.sleep(max(0.0, begin + args.warmup - time.perf_counter()))
     with lock:
         warm = phase_ref[0]
@@ -416,10 +532,14 @@ def run(args: argparse.Namespace, *, port: int, token: str, bodies: list[bytes],
                 sys.exit("load clients still busy 30 s after the end; counts would race")
         with lock:
             phase, phase_ref[0] = phase_ref[0], Phase(rate=args.rate, duration=args.sample)
-        sample = {"t_s": round(time.perf_counter() - start, 1), "requests": len(phase.latencies_ms),
-                  "errors": phase.errors, "statuses": phase.statuses,
-                  "latency_ms": {k: round(v, 2) for k, v in percentiles(phase.latencies_ms).items()},
-                  **sampler.sample()}
+        sample = {
+            "t_s": round(time.perf_counter() - start, 1),
+            "requests": len(phase.latencies_ms),
+            "errors": phase.errors,
+            "statuses": phase.statuses,
+            "latency_ms": {k: round(v, 2) for k, v in percentiles(phase.latencies_ms).items()},
+            **sampler.sample(),
+        }
         samples.append(sample)
         every.extend(phase.latencies_ms)
         totals["requests"] += sample["requests"]
@@ -427,10 +547,13 @@ def run(args: argparse.Namespace, *, port: int, token: str, bodies: list[bytes],
         for k, v in phase.statuses.items():
             totals["statuses"][k] = totals["statuses"].get(k, 0) + v
         rss = " ".join(f"{v:.0f}" for v in sample["gunicorn_workers_rss_mb"].values())
-        print(f"{sample['t_s']:6.0f}s sent {sample['requests']:5d} errors {phase.errors:3d}  "
-              f"P50 {sample['latency_ms']['p50']:6.1f} P95 {sample['latency_ms']['p95']:6.1f} "
-              f"P99 {sample['latency_ms']['p99']:6.1f} ms  RSS {rss} MiB  PG {sample['pg_connections']}  "
-              f"Redis {sample['redis_clients']}  load {sample['loadavg'][0]}", flush=True)
+        print(
+            f"{sample['t_s']:6.0f}s sent {sample['requests']:5d} errors {phase.errors:3d}  "
+            f"P50 {sample['latency_ms']['p50']:6.1f} P95 {sample['latency_ms']['p95']:6.1f} "
+            f"P99 {sample['latency_ms']['p99']:6.1f} ms  RSS {rss} MiB  PG {sample['pg_connections']}  "
+            f"Redis {sample['redis_clients']}  load {sample['loadavg'][0]}",
+            flush=True,
+        )
     warm_statuses = warm.statuses
     totals["created"] = totals["statuses"].get("201", 0) + warm_statuses.get("201", 0)
     # 200 is the stored decision returned to the load client's own retry (same Idempotency-Key)
@@ -439,7 +562,11 @@ def run(args: argparse.Namespace, *, port: int, token: str, bodies: list[bytes],
     totals["scheduled"] = n
     totals["not_sent"] = not_sent
     totals["primed"] = primed  # the model-loading requests before the clock starts
-    totals["warmup"] = {"requests": len(warm.latencies_ms), "errors": warm.errors, "statuses": warm_statuses}
+    totals["warmup"] = {
+        "requests": len(warm.latencies_ms),
+        "errors": warm.errors,
+        "statuses": warm_statuses,
+    }
     totals["errors"] += warm.errors
     totals["latency_ms"] = {k: round(v, 2) for k, v in percentiles(every).items()}
 
@@ -450,17 +577,28 @@ def run(args: argparse.Namespace, *, port: int, token: str, bodies: list[bytes],
             series.setdefault(f"gunicorn_worker_{i + 1}_rss", []).append((s["t_s"], v))
         if s["celery_rss_mb"]:
             series.setdefault("celery_rss", []).append((s["t_s"], sum(s["celery_rss_mb"].values())))
-    flat = {name: flatness(points, window_s=args.window, kind="rss") for name, points in series.items()}
-    flat["pg_connections"] = flatness([(s["t_s"], s["pg_connections"]) for s in samples], window_s=args.window,
-                                      kind="count")
-    flat["redis_clients"] = flatness([(s["t_s"], s["redis_clients"]) for s in samples], window_s=args.window,
-                                     kind="count")
+    flat = {
+        name: flatness(points, window_s=args.window, kind="rss") for name, points in series.items()
+    }
+    flat["pg_connections"] = flatness(
+        [(s["t_s"], s["pg_connections"]) for s in samples], window_s=args.window, kind="count"
+    )
+    flat["redis_clients"] = flatness(
+        [(s["t_s"], s["redis_clients"]) for s in samples], window_s=args.window, kind="count"
+    )
     worker_pids = [sorted(s["gunicorn_workers_rss_mb"]) for s in samples]
     return {
         "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "config": {"rate": args.rate, "seconds": args.seconds, "warmup": args.warmup, "sample": args.sample,
-                   "workers": args.workers, "threads": args.threads, "clients": args.clients,
-                   "celery": not args.no_celery},
+        "config": {
+            "rate": args.rate,
+            "seconds": args.seconds,
+            "warmup": args.warmup,
+            "sample": args.sample,
+            "workers": args.workers,
+            "threads": args.threads,
+            "clients": args.clients,
+            "celery": not args.no_celery,
+        },
         "gunicorn_workers_replaced": len({tuple(p) for p in worker_pids}) > 1,
         "samples": samples,
         "totals": totals,
