@@ -51,12 +51,12 @@ def lease_seconds() -> int:
 
 
 def lower_priority(nice: int | None = None) -> int:
-    """Lower this process's CPU priority to `nice` (default `BATCH_NICE`, 10), so that a batch
+    """Lower this process's CPU priority to `nice` (default `BATCH_NICE`, 19: the lowest), so that a batch
     worker sharing cores with the web workers yields to live decisions. One-way (an unprivileged
     process cannot raise it back): call it only in processes that are batch workers — the Celery
     task does on a real worker (never in eager mode, where the worker is the web process), and
     `run_batch` and the benchmark do for their own workers. Returns the resulting niceness."""
-    target = int(os.environ.get("BATCH_NICE", "10")) if nice is None else nice
+    target = int(os.environ.get("BATCH_NICE", "19")) if nice is None else nice
     current = os.getpriority(os.PRIO_PROCESS, 0)
     if target > current:
         os.nice(target - current)

@@ -40,8 +40,8 @@ class Command(BaseCommand):
         parser.add_argument("--chunk-size", type=int, default=5000)
         parser.add_argument("--storage", choices=["copy", "bulk"], default=None, help="Default: COPY on PostgreSQL.")
         parser.add_argument("--celery", action="store_true", help="Queue on the batch workers and follow.")
-        parser.add_argument("--nice", type=int, default=10,
-                            help="CPU niceness of this process when it is the worker (default 10; 0: unchanged).")
+        parser.add_argument("--nice", type=int, default=19,
+                            help="CPU niceness of this process when it is the worker (default 19; 0: unchanged).")
 
     def handle(self, *args: Any, **o: Any) -> None:
         use_celery = o["celery"] and not settings.CELERY_TASK_ALWAYS_EAGER
