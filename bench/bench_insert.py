@@ -11,7 +11,6 @@ Prints CPU (thread time) and wall time per decision, the best round of each.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import time
 from pathlib import Path
@@ -26,14 +25,9 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=300)
     parser.add_argument("--rounds", type=int, default=6)
     args = parser.parse_args()
-    from load import DB_NAME, OUT, REDIS_URL
-    from service import bench_env
+    from load import setup_django_on_bench_db
 
-    os.environ.update(bench_env(0, db_name=DB_NAME, redis_url=REDIS_URL, var_dir=OUT / "var"))
-    os.environ["DJANGO_SETTINGS_MODULE"] = "config.settings"
-    import django
-
-    django.setup()
+    setup_django_on_bench_db()
     from django.db import transaction
 
     from audit.models import AuditEvent

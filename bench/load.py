@@ -148,6 +148,16 @@ def chart(results: list[dict], path: Path) -> None:
     path.write_text(svg)
 
 
+def setup_django_on_bench_db() -> None:
+    """Django in this process, configured like the bench's server, on the bench's database (for
+    in-process benchmarks and profiles; run this bench once first to create and seed it)."""
+    os.environ.update(bench_env(0, db_name=DB_NAME, redis_url=REDIS_URL, var_dir=OUT / "var"))
+    os.environ["DJANGO_SETTINGS_MODULE"] = "config.settings"
+    import django
+
+    django.setup()
+
+
 def start_profilers(pids: list[int], duration: float) -> list[tuple[subprocess.Popen, Path]]:
     """py-spy on each worker for (almost) the phase, sampling only threads that hold the GIL."""
     spy = Path(PY).with_name("py-spy")

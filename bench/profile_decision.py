@@ -9,7 +9,6 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
-import os
 import sys
 import time
 from pathlib import Path
@@ -24,14 +23,9 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=300)
     parser.add_argument("--html", default=str(ROOT / "bench" / "out" / "profile.html"))
     args = parser.parse_args()
-    from load import DB_NAME, OUT, REDIS_URL
-    from service import bench_env
+    from load import setup_django_on_bench_db
 
-    os.environ.update(bench_env(0, db_name=DB_NAME, redis_url=REDIS_URL, var_dir=OUT / "var"))
-    os.environ["DJANGO_SETTINGS_MODULE"] = "config.settings"
-    import django
-
-    django.setup()
+    setup_django_on_bench_db()
     from django.db import connection, reset_queries
     from django.test import Client
     from django.test.utils import CaptureQueriesContext
@@ -46,7 +40,8 @@ def main() -> None:
     bodies = [json.dumps(request_body(c.app, product="personal-loan", reference=f"P-{i}")) for i, c in enumerate(cases)]
     client = Client(HTTP_AUTHORIZATION=f"Token {token}", HTTP_HOST="127.0.0.1")
     for body in bodies[:50]:  # warm: model load, compiled policy, connections
-        assert client.post("/api/v1/decisions", body, content_type="application/json").status_code == 201
+        r = client.post("/api/v1/decisions", body, content_type="application/json")
+        assert r.status_code == 201, r.content[:500]
     with CaptureQueriesContext(connection) as queries:
         client.post("/api/v1/decisions", bodies[50], content_type="application/json")
     print(f"queries per decision: {len(queries)}")

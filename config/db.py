@@ -23,14 +23,14 @@ from django.db.models.fields import AutoFieldMixin
 
 
 @functools.cache
-def _insert_plan(model: type[models.Model], vendor: str) -> tuple[str, tuple[models.Field[Any, Any], ...], models.Field[Any, Any] | None]:
+def _insert_plan(model: type[models.Model], using: str) -> tuple[str, tuple[models.Field[Any, Any], ...], models.Field[Any, Any] | None]:
     meta = model._meta
     if meta.parents or meta.proxy or meta.abstract:
         raise TypeError(f"insert_new does not support {meta.label}: inherited, proxy or abstract model")
     pk = meta.pk
     auto_pk = pk if isinstance(pk, AutoFieldMixin) else None
     fields = tuple(f for f in meta.concrete_fields if f is not auto_pk and not getattr(f, "generated", False))
-    quote = connections["default"].ops.quote_name
+    quote = connections[using].ops.quote_name
     sql = "INSERT INTO {} ({}) VALUES ({})".format(  # noqa: S608 - names from model metadata, values bound
         quote(meta.db_table),
         ", ".join(quote(f.column) for f in fields),
@@ -49,7 +49,7 @@ def insert_new(*objs: models.Model, using: str = "default") -> None:
         for obj in objs:
             if not obj._state.adding:
                 raise ValueError(f"insert_new inserts new rows only; {obj!r} is already saved")
-            sql, fields, auto_pk = _insert_plan(type(obj), connection.vendor)
+            sql, fields, auto_pk = _insert_plan(type(obj), using)
             params = [f.get_db_prep_save(f.pre_save(obj, True), connection) for f in fields]
             cursor.execute(sql, params)
             if auto_pk is not None:

@@ -71,7 +71,7 @@ def test_no_model_means_refer_and_not_ready(api: APIClient, client: Any, product
 
 def test_a_corrupt_model_file_is_refused(product: Any, modeling_result: Any, registry_only: Any) -> None:
     _register(modeling_result, "champion")
-    files = [p for p in Path(settings.MLFLOW_ARTIFACT_ROOT).rglob("model.ubj")]
+    files = list(Path(settings.MLFLOW_ARTIFACT_ROOT).rglob("model.ubj"))
     assert files
     for path in files:
         data = bytearray(path.read_bytes())
