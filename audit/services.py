@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
-from django.db import DatabaseError, connection, transaction
+from django.db import DatabaseError, connection, models, transaction
 from django.utils import timezone
 
 from audit.canonical import canonical_json, jsonable, sha256_hex
@@ -102,9 +103,11 @@ def audit_record(
     payload: dict[str, Any],
     correlation_id: str | None = None,
     occurred_at: dt.datetime | None = None,
+    with_rows: Sequence[models.Model] = (),
 ) -> AuditEvent:
     """Write one event. Must run inside the caller's transaction so the event and the change it
-    records commit (or roll back) together.
+    records commit (or roll back) together. `with_rows`: new, unsaved rows of that change, written
+    before the event in the same round trip (`config.db.insert_new`; the decision hot path).
 
     Takes no lock: the event is written with its content final and is chained (sealed) after
     commit by `chain_seal`, so concurrent writers never queue behind one another.
@@ -124,7 +127,7 @@ def audit_record(
         payload=jsonable(payload),
         correlation_id=correlation_id,
     )
-    insert_new(event)  # one prebuilt INSERT: this runs for every decision (config/db.py)
+    insert_new(*with_rows, event)  # prebuilt INSERTs, one round trip: this runs for every decision
     if _seal_mode() == "on_commit":
         transaction.on_commit(_seal_quietly)
     return event

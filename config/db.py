@@ -7,6 +7,14 @@ values are converted exactly as the ORM converts them — and executes an INSERT
 per model from its metadata. Short statements with few parameters also stay in psycopg's query
 cache, so nothing is parsed twice on the client.
 
+On PostgreSQL the statements go out in psycopg's pipeline mode (one round trip for all of them,
+not one each), as server-side prepared statements (parsed and planned once per connection; values
+bound by the server instead of quoted into the SQL text by the client), with JSON columns encoded
+by orjson. A test checks that rows are column-for-column what the ORM writes (`tests/config`).
+Django's error translation applies (an `IntegrityError` is Django's), and statements are recorded
+in `connection.queries` when Django records queries; with an execute wrapper installed the plain
+Django cursor path runs, so wrappers see every statement.
+
 Only for plain inserts of brand-new instances (the decision, its application, its audit event):
 no `pre_save`/`post_save` signals are sent (none of these models has receivers that act on an
 insert), and no many-to-many or multi-table inheritance is supported — `_insert_plan` refuses such
@@ -16,10 +24,16 @@ models rather than silently writing half a row. Database defaults and triggers s
 from __future__ import annotations
 
 import functools
+import json
+import logging
+import time
 from typing import Any
 
+import orjson
 from django.db import connections, models
 from django.db.models.fields import AutoFieldMixin
+
+_sql_logger = logging.getLogger("django.db.backends")
 
 
 @functools.cache
@@ -41,19 +55,111 @@ def _insert_plan(model: type[models.Model], using: str) -> tuple[str, tuple[mode
     return sql, fields, auto_pk
 
 
+def _orjson_dumps(obj: Any) -> bytes | str:
+    """orjson for JSON columns, json.dumps for what orjson refuses (non-str keys, >64-bit ints).
+    jsonb stores values, not text, so both spellings of a number store the same row. NaN and
+    infinities become null (json.dumps would write NaN, which PostgreSQL refuses)."""
+    try:
+        return orjson.dumps(obj)
+    except TypeError:
+        return json.dumps(obj)
+
+
+_INTEGER_TYPES = frozenset({
+    "IntegerField", "BigIntegerField", "SmallIntegerField", "PositiveIntegerField",
+    "PositiveBigIntegerField", "PositiveSmallIntegerField", "AutoField", "BigAutoField", "SmallAutoField",
+})
+
+
+@functools.cache
+def _server_conversions(model: type[models.Model], using: str) -> tuple[Any, ...]:
+    """Per column, what a value needs for server-side binding (None: nothing):
+    - ints as int8 (and as float8 in float columns): psycopg picks int2/int4/int8 by magnitude, and each mix of types would be a
+      prepared statement of its own (the column's assignment cast takes int8 into smaller integer
+      columns, range-checked);
+    - JSON written with the standard encoder re-targeted at orjson (fields with their own encoder
+      keep it)."""
+    from psycopg.types.json import Jsonb
+    from psycopg.types.numeric import Float8, Int8
+
+    def as_int8(value: Any) -> Any:
+        return Int8(value) if type(value) is int else value
+
+    def as_float8(value: Any) -> Any:  # an int in a float column would be bound as an integer
+        return Float8(value) if type(value) is int else value
+
+    def as_orjson(value: Any) -> Any:
+        if type(value) is Jsonb and value.dumps is json.dumps:
+            return Jsonb(value.obj, dumps=_orjson_dumps)
+        return value
+
+    out = []
+    for f in _insert_plan(model, using)[1]:
+        target = f.target_field if f.is_relation else f
+        if target.get_internal_type() in _INTEGER_TYPES:
+            out.append(as_int8)
+        elif isinstance(f, models.JSONField):
+            out.append(as_orjson)
+        elif isinstance(target, models.FloatField):
+            out.append(as_float8)
+        else:
+            out.append(None)
+    return tuple(out)
+
+
 def insert_new(*objs: models.Model, using: str = "default") -> None:
     """INSERT each unsaved instance, in order, on `using`'s connection (inside the caller's
     transaction). Auto primary keys are read back; afterwards each instance is as after `save()`."""
     connection = connections[using]
-    with connection.cursor() as cursor:
-        for obj in objs:
-            if not obj._state.adding:
-                raise ValueError(f"insert_new inserts new rows only; {obj!r} is already saved")
-            sql, fields, auto_pk = _insert_plan(type(obj), using)
-            params = [f.get_db_prep_save(f.pre_save(obj, True), connection) for f in fields]
-            cursor.execute(sql, params)
-            if auto_pk is not None:
-                row = cursor.fetchone()
-                setattr(obj, auto_pk.attname, auto_pk.to_python(row[0]) if row else cursor.lastrowid)
-            obj._state.adding = False
-            obj._state.db = using
+    for obj in objs:
+        if not obj._state.adding:
+            raise ValueError(f"insert_new inserts new rows only; {obj!r} is already saved")
+    plans = [_insert_plan(type(obj), using) for obj in objs]
+    rows = [[f.get_db_prep_save(f.pre_save(obj, True), connection) for f in fields] for obj, (_, fields, _) in zip(objs, plans, strict=True)]
+    if connection.vendor == "postgresql" and not connection.execute_wrappers:
+        statements = []
+        for obj, (sql, _, _), row in zip(objs, plans, rows, strict=True):
+            conversions = _server_conversions(type(obj), using)
+            statements.append((sql, [v if c is None else c(v) for c, v in zip(conversions, row, strict=True)]))
+        returned = _pipelined(connection, statements)
+    else:
+        returned = []
+        with connection.cursor() as cursor:
+            for (sql, _, auto_pk), row in zip(plans, rows, strict=True):
+                cursor.execute(sql, row)
+                returned.append(cursor.fetchone() if auto_pk is not None else None)
+    for obj, (_, _, auto_pk), row in zip(objs, plans, returned, strict=True):
+        if auto_pk is not None:
+            setattr(obj, auto_pk.attname, auto_pk.to_python(row[0]))
+        obj._state.adding = False
+        obj._state.db = using
+
+
+def _pipelined(connection: Any, statements: list[tuple[str, list[Any]]]) -> list[Any]:
+    """Execute INSERTs in one pipeline on Django's psycopg connection, as prepared statements;
+    returns each statement's first row (None for statements without RETURNING)."""
+    import psycopg
+
+    connection.ensure_connection()
+    connection.validate_no_broken_transaction()
+    started = time.monotonic()
+    with connection.wrap_database_errors:
+        raw = connection.connection
+        cursors = []
+        with raw.pipeline():
+            for sql, params in statements:
+                cursor = psycopg.Cursor(raw)
+                cursor.execute(sql, params, prepare=True)
+                cursors.append((cursor, "RETURNING" in sql))
+        returned = [cursor.fetchone() if returning else None for cursor, returning in cursors]
+        for cursor, _ in cursors:
+            cursor.close()
+    if connection.queries_logged:  # as Django's debug cursor records and logs its statements
+        duration = (time.monotonic() - started) / len(statements)
+        for sql, params in statements:
+            connection.queries_log.append({"sql": sql, "time": f"{duration:.3f}"})
+            _sql_logger.debug(
+                "(%.3f) %s; args=%s; alias=%s", duration, sql, params, connection.alias,
+                extra={"duration": duration, "sql": sql, "params": params, "alias": connection.alias},
+            )
+    return returned

@@ -154,6 +154,12 @@ else:
     _statement_timeout_ms = env_int("DB_STATEMENT_TIMEOUT_MS", 30_000)
     if _statement_timeout_ms:
         DATABASES["default"]["OPTIONS"].setdefault("options", f"-c statement_timeout={_statement_timeout_ms}")
+    # Django turns psycopg's prepared statements off (prepare_threshold None) for connection
+    # poolers. Its own queries use client-side binding and are never prepared either way; a
+    # threshold only lets the decision's INSERTs be prepared on request (`config.db.insert_new`).
+    # DB_PREPARED_STATEMENTS=false behind a pooler that cannot keep them (PgBouncer < 1.21).
+    if env_bool("DB_PREPARED_STATEMENTS", True):
+        DATABASES["default"]["OPTIONS"].setdefault("prepare_threshold", 1_000_000)
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 

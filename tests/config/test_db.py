@@ -93,3 +93,47 @@ def test_it_refuses_saved_instances_and_keeps_constraints(product: Product, clie
     with pytest.raises(IntegrityError), transaction.atomic():  # same client + Idempotency-Key
         insert_new(other, Decision(**_decision(other)))
     assert not Application.objects.filter(pk=other.pk).exists()  # rolled back together
+
+
+def test_json_columns_store_what_the_orm_stores_for_awkward_values(product: Product, client_obj: IntegrationClient) -> None:
+    # orjson writes the JSON columns; what it refuses (int keys, >64-bit ints) falls back to json.dumps.
+    payloads = [
+        {"tiny": 1e-7, "huge": 1.5e300, "neg": -0.0, "text": "é\u2028\"\\", "nested": [[], {}, None, True]},
+        {1: "int key", "big": 2**70},
+    ]
+    for payload in payloads:
+        with transaction.atomic():
+            orm = AuditEvent.objects.create(
+                occurred_at=NOW, actor_type="client", actor_id="1", actor_display="Acme", event_type="x",
+                subject_type="s", subject_id="1", payload=payload, correlation_id="c",
+            )
+            new = AuditEvent(
+                occurred_at=NOW, actor_type="client", actor_id="1", actor_display="Acme", event_type="x",
+                subject_type="s", subject_id="1", payload=payload, correlation_id="c",
+            )
+            insert_new(new)
+        assert AuditEvent.objects.get(pk=new.pk).payload == AuditEvent.objects.get(pk=orm.pk).payload
+
+
+def test_statements_are_recorded_and_execute_wrappers_see_them(product: Product, client_obj: IntegrationClient) -> None:
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    seen: list[str] = []
+
+    def wrapper(execute, sql, params, many, context):  # type: ignore[no-untyped-def]
+        seen.append(sql)
+        return execute(sql, params, many, context)
+
+    app = Application(**_application(client_obj, product))
+    with CaptureQueriesContext(connection) as queries, transaction.atomic():
+        insert_new(app, Decision(**_decision(app, idempotency_key="key-w1")))
+    assert [q["sql"].split(" (")[0] for q in queries.captured_queries if q["sql"].startswith("INSERT")] == [
+        'INSERT INTO "decisioning_application"', 'INSERT INTO "decisioning_decision"',
+    ]
+    app = Application(**_application(client_obj, product))
+    with connection.execute_wrapper(wrapper), transaction.atomic():
+        insert_new(app, Decision(**_decision(app, idempotency_key="key-w2")))
+    assert [s.split(" (")[0] for s in seen if s.startswith("INSERT")] == [
+        'INSERT INTO "decisioning_application"', 'INSERT INTO "decisioning_decision"',
+    ]
