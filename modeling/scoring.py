@@ -4,9 +4,14 @@ Why in-process: a decision has a 25 ms P95 budget; a network hop to a model serv
 good part of it. The booster is loaded once per process (see `modeling.serving`) and scoring is
 a pure function of the feature vector.
 
-Cost per application (200 trees, depth 4, nthread=1) is dominated by two xgboost calls:
-`inplace_predict` for the PD (~0.1 ms) and approximate contributions on a 1-row DMatrix for
-reasons (~0.25 ms). Exact TreeSHAP is ~5x dearer and not needed for adverse-action reasons.
+Cost per application (200 trees, depth 4, nthread=1): the PD (in-place prediction) and
+approximate contributions on a 1-row DMatrix for reasons. Exact TreeSHAP is ~5x dearer and not
+needed for adverse-action reasons. Three ways, fastest first, each checked bit for bit against
+xgboost's Python API when the scorer is built (any difference: the next one):
+- `modeling.forest.FlatForest`: the trees as numpy arrays, ~55 us (issue 11);
+- `_NativeCalls`: the same C API calls the wrapper makes, without its per-call work, ~175 us
+  (also the multi-row PDs of the counterfactual search);
+- the Python API itself, ~440 us.
 
 The PD interval is a per-PD-band lookup (see `IntervalParams`), so it costs microseconds.
 
@@ -16,7 +21,10 @@ Framework-free: imports numpy and xgboost only (no Django, no MLflow, no scikit-
 from __future__ import annotations
 
 import bisect
+import ctypes
 import hashlib
+import json
+import logging
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -27,8 +35,11 @@ import xgboost as xgb
 
 from decisioning.engine.types import FeatureVector, ReasonCode, ScoreResult
 from modeling.features import FEATURE_VERSION
+from modeling.forest import FlatForest
 
 MAX_REASONS = 4
+
+logger = logging.getLogger(__name__)
 
 
 def _logit(p: float) -> float:
@@ -96,6 +107,80 @@ def booster_sha256(booster: xgb.Booster) -> str:
     return hashlib.sha256(bytes(booster.save_raw(raw_format="ubj"))).hexdigest()
 
 
+class _NativeCalls:
+    """xgboost's public C API (c_api.h), called directly for one booster.
+
+    The calls, arguments and configs are exactly those `Booster.inplace_predict` and
+    `Booster.predict(DMatrix, pred_contribs=True, approx_contribs=True)` make; what is skipped is the
+    wrapper's per-call work around them: input-type dispatch, JSON configs built per call, the
+    output copied into a new numpy array. Results are read from xgboost's thread-local buffers
+    before the next call on the same thread. Thread-safe as those two methods are.
+    """
+
+    _VALUE = json.dumps({"type": 0, "training": False, "iteration_begin": 0, "iteration_end": 0,
+                         "missing": math.nan, "strict_shape": False, "cache_id": 0}).encode()
+    _CONTRIBS = json.dumps({"type": 3, "training": False, "iteration_begin": 0, "iteration_end": 0,
+                            "strict_shape": False}).encode()
+    _DMATRIX = json.dumps({"missing": math.nan, "nthread": 1, "data_split_mode": 0}).encode()
+
+    def __init__(self, booster: xgb.Booster, n_features: int) -> None:
+        from xgboost.core import _LIB, _check_call, c_bst_ulong
+
+        self._booster = booster  # keeps the handle alive
+        self._handle = booster.handle
+        self._lib = _LIB
+        self._check = _check_call
+        self._ulong = c_bst_ulong
+        self._n = n_features
+
+    @staticmethod
+    def _interface(x: np.ndarray) -> bytes:
+        # What xgboost's `array_interface` serialises for a C-contiguous float32 matrix.
+        return (
+            b'{"data": [%d, false], "strides": null, "descr": [["", "<f4"]], "typestr": "<f4", '
+            b'"shape": [%d, %d], "version": 3}' % (x.ctypes.data, x.shape[0], x.shape[1])
+        )
+
+    def pds(self, x: np.ndarray) -> list[float]:
+        """PDs of the rows of a C-contiguous float32 matrix (k, n)."""
+        preds = ctypes.POINTER(ctypes.c_float)()
+        shape = ctypes.POINTER(self._ulong)()
+        dims = self._ulong()
+        self._check(self._lib.XGBoosterPredictFromDense(
+            self._handle, self._interface(x), self._VALUE, None,
+            ctypes.byref(shape), ctypes.byref(dims), ctypes.byref(preds),
+        ))
+        k = x.shape[0]
+        if dims.value != 1 or shape[0] != k:
+            raise RuntimeError(f"unexpected prediction shape from xgboost: dims={dims.value}")
+        return preds[:k]
+
+    def contributions(self, x: np.ndarray) -> list[float]:
+        """Approximate (Saabas) contributions of one row, bias last."""
+        handle = ctypes.c_void_p()
+        self._check(self._lib.XGDMatrixCreateFromDense(self._interface(x), self._DMATRIX, ctypes.byref(handle)))
+        try:
+            preds = ctypes.POINTER(ctypes.c_float)()
+            shape = ctypes.POINTER(self._ulong)()
+            dims = self._ulong()
+            self._check(self._lib.XGBoosterPredictFromDMatrix(
+                self._handle, handle, self._CONTRIBS, ctypes.byref(shape), ctypes.byref(dims), ctypes.byref(preds),
+            ))
+            if dims.value != 2 or shape[0] != 1 or shape[1] != self._n + 1:
+                raise RuntimeError(f"unexpected contribution shape from xgboost: dims={dims.value}")
+            return preds[: self._n + 1]
+        finally:
+            self._check(self._lib.XGDMatrixFree(handle))
+
+
+def _probe_rows(n: int, rows: int = 64) -> np.ndarray:
+    """Rows for the start-up self-check: wide random values with missing ones sprinkled in."""
+    rng = np.random.default_rng(11)
+    x = (rng.standard_normal((rows, n)) * rng.choice([1.0, 10.0, 1000.0], size=(rows, n))).astype(np.float32)
+    x[rng.random((rows, n)) < 0.1] = np.nan
+    return np.ascontiguousarray(x)
+
+
 class XGBoostScorer:
     """A loaded champion/challenger model: PD, interval, contributions and reason codes.
 
@@ -131,6 +216,51 @@ class XGBoostScorer:
         self.interval = interval
         self.reason_map: dict[str, tuple[str, str]] = dict(reason_map)
         self._n = len(self.feature_names)
+        self._native = self._native_calls()
+        self._forest = self._flat_forest()
+
+    def _flat_forest(self) -> FlatForest | None:
+        """The numpy forest, if it reproduces xgboost bit for bit on its probe rows."""
+        try:
+            forest = FlatForest(self._booster, self._n)
+            X = np.concatenate([forest.probe_rows(), _probe_rows(self._n)])
+            pds = self._booster.inplace_predict(X)
+            contribs = self._booster.predict(xgb.DMatrix(X, nthread=1), pred_contribs=True, approx_contribs=True)
+            for i in range(len(X)):
+                pd, features = forest.score(X[i])
+                if pd != float(pds[i]) or features != [float(c) for c in contribs[i][:-1]]:
+                    raise ValueError(f"probe row {i} differs")
+        except Exception as e:  # Unsupported, or any difference: xgboost's own calls
+            logger.warning("flat forest disabled for %s:%s (%s); using xgboost's calls",
+                           self.model_name, self.model_version, e)
+            return None
+        return forest
+
+    def __getstate__(self) -> dict[str, Any]:  # pickled for worker processes: ctypes handles are not
+        return {k: v for k, v in self.__dict__.items() if k != "_native"}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._native = self._native_calls()
+
+    def _native_calls(self) -> _NativeCalls | None:
+        """The direct C API path, if it reproduces the wrapper bit for bit on the probe rows."""
+        try:
+            native = _NativeCalls(self._booster, self._n)
+            X = _probe_rows(self._n)
+            expected_pd = [float(p) for p in self._booster.inplace_predict(X)]
+            if [float(p) for p in native.pds(X)] != expected_pd:
+                raise ValueError("PDs differ")
+            for i in range(8):
+                x = X[i : i + 1]
+                expected = self._booster.predict(xgb.DMatrix(x, nthread=1), pred_contribs=True, approx_contribs=True)[0]
+                if [float(p) for p in native.pds(x)] != [expected_pd[i]] or native.contributions(x) != [float(c) for c in expected]:
+                    raise ValueError("single-row results differ")
+        except Exception as e:  # any doubt: the wrapper, which is what the check compares against
+            logger.warning("xgboost direct calls disabled for %s:%s (%s); using the Python API",
+                           self.model_name, self.model_version, e)
+            return None
+        return native
 
     @property
     def booster(self) -> xgb.Booster:
@@ -151,13 +281,17 @@ class XGBoostScorer:
     def score(self, vector: FeatureVector) -> ScoreResult:
         """PD (inplace_predict), interval (band lookup) and up to 4 adverse reasons."""
         x = self._row(vector)
-        pd = float(self._booster.inplace_predict(x)[0])
-        contribs = self._booster.predict(xgb.DMatrix(x, nthread=1), pred_contribs=True, approx_contribs=True)[
-            0
-        ]
+        if self._forest is not None:
+            pd, contribs = self._forest.score(x[0])
+        elif self._native is not None:
+            pd = self._native.pds(x)[0]
+            contribs = self._native.contributions(x)
+        else:
+            pd = float(self._booster.inplace_predict(x)[0])
+            contribs = self._booster.predict(xgb.DMatrix(x, nthread=1), pred_contribs=True, approx_contribs=True)[0]
         lower, upper = self.interval.interval(pd)
         pairs = tuple(
-            (name, float(c)) for name, c in zip(self.feature_names, contribs[:-1], strict=True)
+            (name, float(c)) for name, c in zip(self.feature_names, contribs[: self._n], strict=True)
         )
         return ScoreResult(
             model_name=self.model_name,
@@ -189,6 +323,8 @@ class XGBoostScorer:
         if not vectors:
             return []
         X = np.vstack([self._row(v) for v in vectors])
+        if self._native is not None:
+            return self._native.pds(X)
         return [float(p) for p in self._booster.inplace_predict(X)]
 
     def score_matrix(self, X: np.ndarray) -> np.ndarray:
