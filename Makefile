@@ -4,6 +4,9 @@
 #   make demo            install, migrate, seed demo data (users, token, model), run the server
 #                       on 127.0.0.1:$PORT (default 8000)
 #   make install         only the virtualenv and the pinned requirements
+#   make serve           the production web server: granian, one worker per core, each warmed
+#                       before it takes traffic (settings from .env / the environment; WEB_WORKERS,
+#                       WEB_THREADS); run migrate and collectstatic first
 #   make test            the whole suite (browser tests skip themselves without /usr/bin/chromium);
 #                       DATABASE_URL / REDIS_URL select PostgreSQL / Redis; ARGS="..." for pytest
 #   make test-fast       without slow and browser tests
@@ -33,7 +36,7 @@ ARGS ?=
 
 export MLFLOW_DISABLE_TELEMETRY ?= true
 
-.PHONY: help demo install test test-fast test-e2e lint migrations-check deploy-check worker beat mlflow-ui bench bench-smoke soak
+.PHONY: help demo install serve test test-fast test-e2e lint migrations-check deploy-check worker beat mlflow-ui bench bench-smoke soak
 
 help:
 	@sed -n 's/^#   make /  make /p; s/^#                     /                     /p' $(firstword $(MAKEFILE_LIST))
@@ -61,6 +64,11 @@ demo: $(STAMP) .env
 	$(PY) manage.py seed_demo --base-url http://$(HOST):$(PORT)
 	$(PY) manage.py collectstatic --noinput --verbosity 0
 	$(PY) manage.py runserver $(HOST):$(PORT)
+
+serve: $(STAMP)
+	$(VENV)/bin/granian --interface wsgi --host $(HOST) --port $(PORT) --no-ws --respawn-failed-workers \
+		--workers $${WEB_WORKERS:-$$(nproc)} --blocking-threads $${WEB_THREADS:-4} --runtime-threads 1 \
+		config.wsgi_warm:application
 
 test: $(STAMP)
 	$(PY) -m pytest $(ARGS)

@@ -46,7 +46,7 @@ from bench.service import (  # noqa: E402
     request_bodies,
     reset_database,
     start_gunicorn,
-    stop_gunicorn,
+    stop_server,
     stop_process_group,
 )
 
@@ -168,7 +168,7 @@ def main() -> int:
             stop_process_group(worker, sig=signal.SIGKILL)  # the batch is abandoned with its database
             log.close()
     finally:
-        stop_gunicorn(gunicorn)
+        stop_server(gunicorn)
         subprocess.run(["redis-cli", "-u", args.redis, "DEL", "batches", "celery", "unacked", "unacked_index"],
                        check=False, capture_output=True)
 

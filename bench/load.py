@@ -7,7 +7,8 @@
 What it does:
 1. a fresh PostgreSQL database `verdict_bench` and Redis db 12 (both on 127.0.0.1), migrations,
    demo seed (products, published rule set, API client + token, a champion trained on 20k rows);
-2. gunicorn (gthread workers) with DEBUG off, as in production, simulated providers with no delay;
+2. the web server as in production — granian (WSGI, `config.wsgi_warm`: workers warm before
+   traffic; `--server gunicorn` for the alternative) — DEBUG off, simulated providers, no delay;
 3. warm-up, then an open-loop load generator in this (separate) process: requests are scheduled
    at fixed arrival times and latency is measured from the *intended* send time, so a server that
    falls behind shows its queueing delay instead of hiding it (no coordinated omission);
@@ -47,8 +48,8 @@ from bench.service import (  # noqa: E402  (after the path set-up, so `python be
     prepare,
     proc_cpu_seconds,
     request_bodies,
-    start_gunicorn,
-    stop_gunicorn,
+    start_server,
+    stop_server,
 )
 
 
@@ -191,7 +192,7 @@ def write_profile(spies: list[tuple[subprocess.Popen, Path]], path: Path, *, tit
             own[frames[-1]] += n
             for frame in set(frames):
                 inclusive[frame] += n
-    lines = [f"py-spy --gil, gunicorn workers, {title}: {total} samples", "", "inclusive  function"]
+    lines = [f"py-spy --gil, web server workers, {title}: {total} samples", "", "inclusive  function"]
     lines += [f"{100 * n / total:8.1f}%  {name}" for name, n in inclusive.most_common(top) if total]
     lines += ["", "    self  function"]
     lines += [f"{100 * n / total:8.1f}%  {name}" for name, n in own.most_common(25) if total]
@@ -204,13 +205,15 @@ def main() -> int:
     parser.add_argument("--rates", default="50,100,200,400")
     parser.add_argument("--duration", type=float, default=20.0)
     parser.add_argument("--warmup", type=float, default=5.0)
-    parser.add_argument("--workers", type=int, default=2, help="gunicorn worker processes")
-    parser.add_argument("--threads", type=int, default=4, help="threads per gunicorn worker")
+    parser.add_argument("--server", choices=("granian", "gunicorn"), default="granian",
+                        help="web server (granian is the production default)")
+    parser.add_argument("--workers", type=int, default=2, help="web server worker processes")
+    parser.add_argument("--threads", type=int, default=4, help="threads per worker (granian: blocking threads)")
     parser.add_argument("--clients", type=int, default=64, help="load-generator connections")
     parser.add_argument("--port", type=int, default=8799)
     parser.add_argument("--smoke", action="store_true", help="5 s at 20 req/s; exit 1 on any error")
     parser.add_argument("--profile", type=float, default=None, metavar="RATE",
-                        help="sample the gunicorn workers with py-spy (--gil: CPU, not waiting) during "
+                        help="sample the web server's workers with py-spy (--gil: CPU, not waiting) during "
                              "this rate's phase; bench/out/profile.txt lists where the CPU goes")
     args = parser.parse_args()
     if args.smoke:
@@ -226,10 +229,10 @@ def main() -> int:
     print(f"generating {total:,} distinct applications…", flush=True)
     bodies = request_bodies(total)
 
-    gunicorn = start_gunicorn(env, port=args.port, workers=args.workers, threads=args.threads)
+    server = start_server(env, port=args.port, workers=args.workers, threads=args.threads, server=args.server)
     try:
-        server_pids = [gunicorn.pid, *children_of(gunicorn.pid)]
-        print(f"gunicorn up (pids {server_pids}); warming up {args.warmup:.0f} s…", flush=True)
+        server_pids = [server.pid, *children_of(server.pid)]
+        print(f"{args.server} up (pids {server_pids}); warming up {args.warmup:.0f} s…", flush=True)
         run_phase(min(50.0, rates[0]), args.warmup, bodies, 0, args.port, token, server_pids, args.clients)
         index = int(50 * args.warmup) + 1
 
@@ -252,7 +255,7 @@ def main() -> int:
                 "latency_ms": {k: round(v, 2) for k, v in lat.items()},
                 "server_cpu_pct": round(100 * phase.server_cpu / phase.wall, 1),
                 "client_cpu_pct": round(100 * phase.client_cpu / phase.wall, 1),
-                # gunicorn's CPU (all workers) per request answered: the cost of a decision
+                # the web server's CPU (all workers) per request answered: the cost of a decision
                 # excluding PostgreSQL's and Redis's own CPU.
                 "server_cpu_ms_per_request": round(1000 * phase.server_cpu / sent, 2) if sent else None,
             }
@@ -262,7 +265,7 @@ def main() -> int:
                   f"CPU server {result['server_cpu_pct']}% ({result['server_cpu_ms_per_request']} ms/request) "
                   f"client {result['client_cpu_pct']}%", flush=True)
     finally:
-        stop_gunicorn(gunicorn)
+        stop_server(server)
 
     floor = measure_floor(env)
     print(f"floor (bare predict + one decision-row insert): P50 {floor['p50']:.2f} ms  P95 {floor['p95']:.2f} ms  "
@@ -281,7 +284,7 @@ def main() -> int:
     report = {
         "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "machine": {"cpus": os.cpu_count(), "loadavg_before": os.getloadavg()},
-        "server": {"gunicorn_workers": args.workers, "threads": args.threads, "worker_class": "gthread"},
+        "server": {"name": args.server, "workers": args.workers, "threads": args.threads},
         "results": results,
         "floor_ms": floor,
         "checks": checks,

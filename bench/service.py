@@ -3,7 +3,8 @@ service on loopback and an open-loop client.
 
 - `bench_env`, `prepare`: a fresh PostgreSQL database and Redis db, migrations, the demo seed
   (products, published rule set, API client + token, a trained champion), collectstatic;
-- `start_gunicorn`, `stop_gunicorn`: gunicorn (gthread) with DEBUG off, as in production;
+- `start_server` (granian, the production default, or gunicorn), `stop_server`: the web server with
+  DEBUG off, as in production;
 - `Client`, `Phase`, `percentiles`: keep-alive connections that send at fixed arrival times and
   measure latency from the *intended* send time (no coordinated omission);
 - `/proc` helpers for CPU seconds, RSS and child processes (Linux).
@@ -150,19 +151,44 @@ def start_gunicorn(
         env=env,
         start_new_session=True,
     )
+    return _wait_healthy(gunicorn, port, "gunicorn")
+
+
+def _wait_healthy(server: subprocess.Popen, port: int, name: str) -> subprocess.Popen:
     deadline = time.time() + 60
     while time.time() < deadline:
-        if gunicorn.poll() is not None:
-            sys.exit(f"gunicorn exited with {gunicorn.returncode}")
+        if server.poll() is not None:
+            sys.exit(f"{name} exited with {server.returncode}")
         try:
             conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
             conn.request("GET", "/healthz")
             if conn.getresponse().status == 200:
-                return gunicorn
+                return server
         except OSError:
             time.sleep(0.3)
-    stop_process_group(gunicorn)
-    sys.exit("gunicorn did not start")
+    stop_process_group(server)
+    sys.exit(f"{name} did not start")
+
+
+def start_granian(
+    env: dict[str, str], *, port: int, workers: int, threads: int
+) -> subprocess.Popen:
+    """granian as in production (README "Production"): WSGI, the warmed entry point
+    `config.wsgi_warm`, `threads` blocking threads per worker; returns once /healthz answers."""
+    cmd = [
+        str(Path(PY).with_name("granian")), "--interface", "wsgi", "config.wsgi_warm:application",
+        "--workers", str(workers), "--blocking-threads", str(threads), "--runtime-threads", "1",
+        "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning", "--no-ws",
+    ]
+    return _wait_healthy(subprocess.Popen(cmd, cwd=ROOT, env=env, start_new_session=True), port, "granian")
+
+
+def start_server(
+    env: dict[str, str], *, port: int, workers: int, threads: int, server: str = "granian"
+) -> subprocess.Popen:
+    """The production web server: granian (default) or gunicorn (the supported alternative)."""
+    start = {"granian": start_granian, "gunicorn": start_gunicorn}[server]
+    return start(env, port=port, workers=workers, threads=threads)
 
 
 def stop_process_group(
@@ -181,8 +207,8 @@ def stop_process_group(
         process.wait()
 
 
-def stop_gunicorn(gunicorn: subprocess.Popen) -> None:
-    stop_process_group(gunicorn, sig=signal.SIGINT)  # quick shutdown: the run is over
+def stop_server(server: subprocess.Popen) -> None:
+    stop_process_group(server, sig=signal.SIGINT)  # quick shutdown: the run is over
 
 
 def proc_cpu_seconds(pids: list[int]) -> float:

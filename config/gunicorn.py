@@ -1,4 +1,6 @@
-"""gunicorn settings for Verdict (`gunicorn -c config/gunicorn.py config.wsgi`).
+"""gunicorn settings for Verdict (`gunicorn -c config/gunicorn.py config.wsgi`) — the supported
+alternative to granian, the production default (README "Production"; granian's Rust HTTP layer
+costs ~0.18 ms of CPU per request where gunicorn's Python one costs ~0.52, docs/performance.md).
 
 Threads, not more processes, for concurrency: a decision spends part of its time waiting on
 PostgreSQL and Redis, and each process holds its own copy of the models. One process per core
@@ -10,10 +12,8 @@ integration waits for a model load (`decisioning.selectors.warm_caches`).
 
 from __future__ import annotations
 
-import gc
 import logging
 import os
-import time
 from typing import Any
 
 bind = os.environ.get("GUNICORN_BIND", "0.0.0.0:8000")
@@ -29,19 +29,6 @@ accesslog = os.environ.get("GUNICORN_ACCESSLOG") or None
 
 
 def post_worker_init(worker: Any) -> None:
-    started = time.perf_counter()
-    log = logging.getLogger("gunicorn.error")
-    try:
-        from decisioning.selectors import warm_caches
+    from config.warmup import warm_worker
 
-        loaded = warm_caches()
-    except Exception as e:  # e.g. the database is down: serve and load lazily
-        log.warning("worker %s: cache warm-up skipped (%s)", worker.pid, type(e).__name__)
-        return
-    log.info("worker %s warmed in %.1f s: %s", worker.pid, time.perf_counter() - started, loaded)
-    # Everything loaded so far (Django, DRF, xgboost, MLflow, the models: ~400k objects) lives for
-    # the life of the worker. Frozen, the cyclic garbage collector stops re-scanning it on every
-    # full collection — a pause of tens of milliseconds for every thread of the worker, which
-    # showed as P99 spikes under load.
-    gc.collect()
-    gc.freeze()
+    warm_worker(logging.getLogger("gunicorn.error"))
