@@ -278,7 +278,11 @@ def main() -> int:
         checks["p99_le_50ms_at_100rps"] = r["latency_ms"]["p99"] <= 50
         checks["zero_errors_at_100rps"] = r["errors"] == 0
         checks["cost_within_3x_floor"] = r["latency_ms"]["p50"] <= 3 * floor["p50"]
-    sustained = [r for r in results if r["throughput_rps"] >= 300 and r["latency_ms"]["p99"] <= 200 and r["errors"] == 0]
+    # Sustained: an offered rate of at least 300/s, all of it answered within the phase (achieved
+    # counts the phase's tail, so a server that keeps up shows ~99.9 % of the offered rate, and one
+    # that queues falls behind at once), P99 within 200 ms, no errors.
+    sustained = [r for r in results if r["rate"] >= 300 and r["throughput_rps"] >= 0.99 * r["rate"]
+                 and r["latency_ms"]["p99"] <= 200 and r["errors"] == 0]
     if any(r["rate"] >= 300 for r in results):
         checks["ge_300_per_s_with_p99_le_200ms"] = bool(sustained)
     report = {
