@@ -21,6 +21,7 @@ import os
 import queue
 import secrets
 import signal
+import socket
 import statistics
 import subprocess
 import sys
@@ -256,7 +257,12 @@ class Phase:
 
 class Client(threading.Thread):
     """One keep-alive connection; takes (intended_time, body, key) jobs and records latency from
-    the intended time into `phase_ref[0]` (swap it under `lock` to start a new interval)."""
+    the intended time into `phase_ref[0]` (swap it under `lock` to start a new interval).
+
+    HTTP/1.1 over a plain socket: the request head is prebuilt, the response read by its
+    Content-Length (or chunks) — half of http.client's CPU per request (0.12 against 0.24 ms at
+    300/s against a trivial app), which matters when the load generator shares two cores with the
+    server it measures. Latency is to the response's last byte."""
 
     def __init__(
         self, port: int, token: str, jobs: queue.Queue, phase_ref: list[Phase], lock: threading.Lock
@@ -269,30 +275,67 @@ class Client(threading.Thread):
             phase_ref,
             lock,
         )
-        self.conn: http.client.HTTPConnection | None = None
+        self.sock: socket.socket | None = None
+        self.buffer = b""
+        self.head = (
+            f"POST /api/v1/decisions HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nAuthorization: Token {token}\r\n"
+            "Content-Type: application/json\r\nIdempotency-Key: %s\r\nContent-Length: %d\r\n\r\n"
+        ).encode()
+
+    def _recv(self) -> bytes:
+        assert self.sock is not None
+        chunk = self.sock.recv(65536)
+        if not chunk:
+            raise ConnectionError("connection closed by the server")
+        return chunk
+
+    def _read_until(self, marker: bytes) -> bytes:
+        while (end := self.buffer.find(marker)) < 0:
+            self.buffer += self._recv()
+        out, self.buffer = self.buffer[:end], self.buffer[end + len(marker):]
+        return out
+
+    def _read_exactly(self, n: int) -> bytes:
+        while len(self.buffer) < n:
+            self.buffer += self._recv()
+        out, self.buffer = self.buffer[:n], self.buffer[n:]
+        return out
+
+    def _response(self) -> tuple[int, bool]:
+        """(status, keep the connection) once the whole response is read."""
+        lines = self._read_until(b"\r\n\r\n").split(b"\r\n")
+        status = int(lines[0].split(b" ", 2)[1])
+        headers = {}
+        for line in lines[1:]:
+            name, _, value = line.partition(b":")
+            headers[name.strip().lower()] = value.strip().lower()
+        if headers.get(b"transfer-encoding") == b"chunked":
+            while size := int(self._read_until(b"\r\n").split(b";")[0], 16):
+                self._read_exactly(size + 2)
+            self._read_until(b"\r\n")  # no trailers from our servers: the final empty line
+        else:
+            self._read_exactly(int(headers.get(b"content-length", b"0")))
+        return status, headers.get(b"connection") != b"close"
+
+    def _close(self) -> None:
+        if self.sock is not None:
+            self.sock.close()
+        self.sock, self.buffer = None, b""
 
     def _send(self, body: bytes, key: str) -> int:
+        request = self.head % (key.encode(), len(body)) + body
         for attempt in range(2):
             try:
-                if self.conn is None:
-                    self.conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
-                self.conn.request(
-                    "POST",
-                    "/api/v1/decisions",
-                    body=body,
-                    headers={
-                        "Authorization": f"Token {self.token}",
-                        "Content-Type": "application/json",
-                        "Idempotency-Key": key,
-                    },
-                )
-                response = self.conn.getresponse()
-                response.read()
-                return response.status
-            except (http.client.HTTPException, OSError):
-                if self.conn is not None:
-                    self.conn.close()
-                self.conn = None
+                if self.sock is None:
+                    self.sock = socket.create_connection(("127.0.0.1", self.port), timeout=10)
+                    self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                self.sock.sendall(request)
+                status, keep = self._response()
+                if not keep:
+                    self._close()
+                return status
+            except (OSError, ValueError, IndexError):
+                self._close()
                 if attempt == 1:
                     return 0
         return 0
@@ -301,8 +344,7 @@ class Client(threading.Thread):
         while True:
             job = self.jobs.get()
             if job is None:
-                if self.conn is not None:
-                    self.conn.close()
+                self._close()
                 return
             intended, body, key = job
             delay = intended - time.perf_counter()
