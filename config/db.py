@@ -179,6 +179,34 @@ def _cursor_class() -> type:
     return Cursor
 
 
+def select_one(sql: str, params: list[Any], *, using: str = "default") -> tuple[Any, ...] | None:
+    """The first row of a fixed hot-path query (`%s` placeholders), or None. On PostgreSQL a
+    server-side prepared statement with its conversion memoised, as `insert_new`'s INSERTs;
+    elsewhere, or with an execute wrapper installed, Django's cursor."""
+    connection = connections[using]
+    if connection.vendor != "postgresql" or connection.execute_wrappers:
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            return cursor.fetchone()
+    connection.ensure_connection()
+    connection.validate_no_broken_transaction()
+    started = time.monotonic()
+    with connection.wrap_database_errors, _cursor_class()(connection.connection) as cursor:
+        cursor.execute(_encoded(sql), params, prepare=True)
+        row = cursor.fetchone()
+    _record(connection, sql, params, time.monotonic() - started)
+    return row
+
+
+def _record(connection: Any, sql: str, params: Any, duration: float) -> None:
+    if connection.queries_logged:  # as Django's debug cursor records and logs its statements
+        connection.queries_log.append({"sql": sql, "time": f"{duration:.3f}"})
+        _sql_logger.debug(
+            "(%.3f) %s; args=%s; alias=%s", duration, sql, params, connection.alias,
+            extra={"duration": duration, "sql": sql, "params": params, "alias": connection.alias},
+        )
+
+
 @functools.cache
 def _encoded(sql: str) -> bytes:  # the same bytes object each time: its hash is computed once
     return sql.encode()
@@ -199,11 +227,5 @@ def _one_statement(connection: Any, plans: list[Any], statements: list[tuple[str
     out: list[Any] = [None] * len(statements)
     for position, i in enumerate(returning):
         out[i] = (row[position],)
-    if connection.queries_logged:  # as Django's debug cursor records and logs its statements
-        duration = time.monotonic() - started
-        connection.queries_log.append({"sql": sql, "time": f"{duration:.3f}"})
-        _sql_logger.debug(
-            "(%.3f) %s; args=%s; alias=%s", duration, sql, params, connection.alias,
-            extra={"duration": duration, "sql": sql, "params": params, "alias": connection.alias},
-        )
+    _record(connection, sql, params, time.monotonic() - started)
     return out

@@ -18,7 +18,7 @@ from django.utils import timezone
 
 from audit.canonical import canonical_json, jsonable, sha256_hex
 from audit.services import Actor, audit_record
-from config.db import insert_new
+from config.db import insert_new, select_one
 from config.errors import ApplicationError, Conflict
 from decisioning import selectors
 from decisioning.engine.pipeline import decide
@@ -90,9 +90,7 @@ def _existing_for_key(*, client: IntegrationClient, key: str, request_hash: str)
     # Every keyed request asks this and nearly all find nothing: a two-column probe on the unique
     # (client, key) index. The full decision (three tables) is loaded only for a real retry; the
     # select_related query's compilation was the largest single cost in a profile of the server.
-    with connection.cursor() as cursor:
-        cursor.execute(_key_probe_sql(), [client.pk, key])
-        probe = cursor.fetchone()
+    probe = select_one(_key_probe_sql(), [client.pk, key])  # prepared on PostgreSQL (config/db.py)
     if probe is None:
         return None
     pk, stored_hash = probe

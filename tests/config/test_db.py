@@ -139,3 +139,23 @@ def test_statements_are_recorded_and_execute_wrappers_see_them(product: Product,
     assert [s.split(" (")[0] for s in seen if s.startswith("INSERT")] == [
         'INSERT INTO "decisioning_application"', 'INSERT INTO "decisioning_decision"',
     ]
+
+
+def test_select_one_reads_a_row_or_none_on_either_path(product: Product, client_obj: IntegrationClient) -> None:
+    from django.db import connection
+
+    from config.db import select_one
+
+    app = Application.objects.create(**_application(client_obj, product, reference="R-select"))
+    sql = 'SELECT "reference", "product_id" FROM "decisioning_application" WHERE "reference" = %s'
+    assert select_one(sql, ["R-select"]) == (app.reference, product.pk)
+    assert select_one(sql, ["R-none"]) is None
+    seen: list[str] = []
+
+    def wrapper(execute, sql, params, many, context):  # type: ignore[no-untyped-def]
+        seen.append(sql)
+        return execute(sql, params, many, context)
+
+    with connection.execute_wrapper(wrapper):
+        assert select_one(sql, ["R-select"]) == (app.reference, product.pk)
+    assert seen == [sql]
