@@ -121,8 +121,9 @@ def test_killed_inside_the_open_transaction(
     tmp_path: Path,
     servers: list[ApiServer],
 ) -> None:
-    """Killed after the bureau answered, with the decision's transaction open (its application
-    row inserted) and its decision insert waiting: PostgreSQL rolls the orphaned transaction back;
+    """Killed after the bureau answered, with the decision's transaction open and its insert
+    waiting (on PostgreSQL application, decision and audit event are one statement, which waits at
+    the decision table): PostgreSQL rolls the orphaned transaction back;
     nothing of it is ever committed."""
     key = "killed-in-transaction"
     bureau.release.set()
@@ -141,7 +142,7 @@ def test_killed_inside_the_open_transaction(
             cursor.execute("SELECT pg_stat_clear_snapshot()")
             cursor.execute(
                 "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
-                "AND wait_event_type = 'Lock' AND query ILIKE 'INSERT INTO %%decisioning_decision%%'"
+                "AND wait_event_type = 'Lock' AND query ILIKE '%%INSERT INTO %%decisioning_decision%%'"
             )
             return bool(cursor.fetchone()[0])
 
@@ -156,7 +157,7 @@ def test_killed_inside_the_open_transaction(
             cursor.execute(
                 "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
                 "AND pid <> pg_backend_pid() AND state <> 'idle' "
-                "AND query ILIKE 'INSERT INTO %%decisioning_decision%%'"
+                "AND query ILIKE '%%INSERT INTO %%decisioning_decision%%'"
             )
             return cursor.fetchone()[0] == 0
 
