@@ -337,7 +337,8 @@ def write_scorer(scorer: Any, path: Path) -> Path:
 
 
 class ApiServer:
-    """gunicorn serving tests.faults.wsgi (config.wsgi with the test's champion installed)."""
+    """The web server (granian as in production, or gunicorn) serving tests.faults.wsgi
+    (config.wsgi with the test's champion installed)."""
 
     def __init__(
         self, env: dict[str, str], *, log: Path, workers: int = 1, threads: int = 4
@@ -347,30 +348,21 @@ class ApiServer:
         self.process: subprocess.Popen | None = None
 
     def start(self, *, timeout: float = 45) -> ApiServer:
-        self.process = spawn(
-            [
-                PY,
-                "-m",
-                "gunicorn",
-                "tests.faults.wsgi",
-                "-k",
-                "gthread",
-                "-w",
-                str(self.workers),
-                "--threads",
-                str(self.threads),
-                "-b",
-                f"127.0.0.1:{self.port}",
-                "--timeout",
-                "60",
-                "--graceful-timeout",
-                "2",
-                "--log-level",
-                "warning",
-            ],
-            env=self.env,
-            log=self.log,
-        )
+        # granian is production's web server (make serve); FAULTS_SERVER=gunicorn for the other.
+        if os.environ.get("FAULTS_SERVER", "granian") == "granian":
+            command = [
+                str(Path(PY).with_name("granian")), "--interface", "wsgi", "tests.faults.wsgi:application",
+                "--workers", str(self.workers), "--blocking-threads", str(self.threads),
+                "--runtime-threads", "1", "--host", "127.0.0.1", "--port", str(self.port),
+                "--log-level", "warning", "--no-ws",
+            ]
+        else:
+            command = [
+                PY, "-m", "gunicorn", "tests.faults.wsgi", "-k", "gthread", "-w", str(self.workers),
+                "--threads", str(self.threads), "-b", f"127.0.0.1:{self.port}", "--timeout", "60",
+                "--graceful-timeout", "2", "--log-level", "warning",
+            ]
+        self.process = spawn(command, env=self.env, log=self.log)
 
         def up() -> bool:
             assert self.process is not None and self.process.poll() is None, self.tail()
@@ -379,7 +371,7 @@ class ApiServer:
             except OSError:
                 return False
 
-        wait_until(up, timeout=timeout, interval=0.1, what="gunicorn /healthz")
+        wait_until(up, timeout=timeout, interval=0.1, what="the API server's /healthz")
         return self
 
     def kill(self) -> None:
