@@ -7,11 +7,12 @@
 What it does (the service is started as bench/load.py starts it, with bench/service.py):
 1. a fresh PostgreSQL database `verdict_soak`, a private redis-server on a free port (so that its
    `connected_clients` counts this service only), migrations, the demo seed with a champion;
-2. gunicorn (gthread, DEBUG off) plus a Celery worker and beat on that Redis, as in production
+2. the web server as in production (granian; `--server gunicorn` for the alternative), DEBUG off,
+   plus a Celery worker and beat on that Redis, as in production
    (beat seals the audit chain every second);
 3. a warm-up, then requests at fixed arrival times (open loop: latency from the intended send
    time) for the whole run;
-4. every `--sample` seconds: the RSS of each gunicorn worker and Celery process, the number of
+4. every `--sample` seconds: the RSS of each web server worker and Celery process, the number of
    PostgreSQL connections to the database (pg_stat_activity), Redis `connected_clients`, the
    latency percentiles and status counts of the interval, and the load average;
 5. checks: zero errors; every 201 is a committed decision with its audit event; memory and
@@ -54,7 +55,7 @@ from bench.service import (  # noqa: E402  (after the path set-up, so `python be
     prepare,
     request_bodies,
     rss_mb,
-    start_gunicorn,
+    start_server,
     stop_process_group,
 )
 
@@ -137,7 +138,7 @@ class Sampler:
     def __init__(
         self,
         *,
-        gunicorn: subprocess.Popen,
+        server: subprocess.Popen,
         celery: list[subprocess.Popen],
         redis_port: int,
         pg_dsn: str,
@@ -145,7 +146,7 @@ class Sampler:
         import psycopg
         import redis
 
-        self.gunicorn, self.celery = gunicorn, celery
+        self.server, self.celery = server, celery
         # Autocommit, one connection for the whole run: it is counted, so it is constant.
         self.pg = psycopg.connect(pg_dsn, autocommit=True)
         self.redis = redis.Redis(host="127.0.0.1", port=redis_port, socket_timeout=2)
@@ -155,7 +156,7 @@ class Sampler:
         self.redis.close()
 
     def sample(self) -> dict:
-        workers = {str(pid): rss_mb(pid) for pid in children_of(self.gunicorn.pid)}
+        workers = {str(pid): rss_mb(pid) for pid in children_of(self.server.pid)}
         celery = {
             str(pid): rss_mb(pid) for p in self.celery for pid in [p.pid, *descendants(p.pid)]
         }
@@ -164,8 +165,8 @@ class Sampler:
             (DB_NAME,),
         ).fetchone()
         return {
-            "gunicorn_master_rss_mb": rss_mb(self.gunicorn.pid),
-            "gunicorn_workers_rss_mb": {
+            "server_master_rss_mb": rss_mb(self.server.pid),
+            "server_workers_rss_mb": {
                 k: round(v, 1) for k, v in workers.items() if v is not None
             },
             "celery_rss_mb": {k: round(v, 1) for k, v in celery.items() if v is not None},
@@ -224,14 +225,14 @@ def chart(report: dict, path: Path) -> None:
 
     samples = report["samples"]
     ts = [s["t_s"] / 60 for s in samples]
-    workers = sorted({pid for s in samples for pid in s["gunicorn_workers_rss_mb"]})
+    workers = sorted({pid for s in samples for pid in s["server_workers_rss_mb"]})
     rss_series = [
         (
-            f"gunicorn worker {i + 1}",
+            f"web worker {i + 1}",
             [
-                (t, s["gunicorn_workers_rss_mb"][pid])
+                (t, s["server_workers_rss_mb"][pid])
                 for t, s in zip(ts, samples, strict=True)
-                if pid in s["gunicorn_workers_rss_mb"]
+                if pid in s["server_workers_rss_mb"]
             ],
         )
         for i, pid in enumerate(workers)
@@ -293,7 +294,7 @@ def markdown(report: dict) -> str:
     c, t = report["config"], report["totals"]
     lines = [
         f"Run {report['when']} — {c['seconds']:.0f} s at {c['rate']:.0f} requests/s (open loop), "
-        f"gunicorn {c['workers']}×{c['threads']} gthread"
+        f"{c.get('server', 'gunicorn')} {c['workers']}×{c['threads']} threads"
         + (", Celery worker + beat" if c["celery"] else "")
         + f", {report['machine']['cpus']} CPUs, load average before {report['machine']['loadavg_before']}"
         f", max during {report['machine']['loadavg_max_1m']} (1-min).",
@@ -332,7 +333,7 @@ def markdown(report: dict) -> str:
         "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for s in report["samples"]:
-        rss = ", ".join(f"{v:.0f}" for v in s["gunicorn_workers_rss_mb"].values())
+        rss = ", ".join(f"{v:.0f}" for v in s["server_workers_rss_mb"].values())
         lines.append(
             f"| {s['t_s']:.0f} | {s['requests']} | {s['errors']} | {s['latency_ms']['p50']:.1f} | "
             f"{s['latency_ms']['p95']:.1f} | {s['latency_ms']['p99']:.1f} | {rss} | {s['pg_connections']} | "
@@ -352,12 +353,14 @@ def main() -> int:
     parser.add_argument(
         "--window", type=float, default=60.0, help="first/last window of the flatness check (s)"
     )
-    parser.add_argument("--workers", type=int, default=2, help="gunicorn worker processes")
-    parser.add_argument("--threads", type=int, default=4, help="threads per gunicorn worker")
+    parser.add_argument("--server", choices=("granian", "gunicorn"), default="granian",
+                        help="web server (granian is the production default)")
+    parser.add_argument("--workers", type=int, default=2, help="web server worker processes")
+    parser.add_argument("--threads", type=int, default=4, help="threads per worker")
     parser.add_argument("--clients", type=int, default=32, help="load-generator connections")
     parser.add_argument("--train-rows", type=int, default=20000)
     parser.add_argument("--no-celery", action="store_true", help="no Celery worker and beat")
-    parser.add_argument("--port", type=int, default=0, help="gunicorn port (default: a free one)")
+    parser.add_argument("--port", type=int, default=0, help="web server port (default: a free one)")
     parser.add_argument(
         "--smoke", action="store_true", help="40 s at 20 requests/s, samples every 5 s"
     )
@@ -395,10 +398,10 @@ def main() -> int:
                 )
             )
             processes.extend(celery)
-        gunicorn = start_gunicorn(env, port=port, workers=args.workers, threads=args.threads)
-        processes.append(gunicorn)
+        server = start_server(env, port=port, workers=args.workers, threads=args.threads, server=args.server)
+        processes.append(server)
         sampler = Sampler(
-            gunicorn=gunicorn, celery=celery, redis_port=redis_port, pg_dsn=env["DATABASE_URL"]
+            server=server, celery=celery, redis_port=redis_port, pg_dsn=env["DATABASE_URL"]
         )
         try:
             report = run(args, port=port, token=token, bodies=bodies, sampler=sampler)
@@ -546,7 +549,7 @@ def run(
         totals["errors"] += phase.errors
         for k, v in phase.statuses.items():
             totals["statuses"][k] = totals["statuses"].get(k, 0) + v
-        rss = " ".join(f"{v:.0f}" for v in sample["gunicorn_workers_rss_mb"].values())
+        rss = " ".join(f"{v:.0f}" for v in sample["server_workers_rss_mb"].values())
         print(
             f"{sample['t_s']:6.0f}s sent {sample['requests']:5d} errors {phase.errors:3d}  "
             f"P50 {sample['latency_ms']['p50']:6.1f} P95 {sample['latency_ms']['p95']:6.1f} "
@@ -570,11 +573,11 @@ def run(
     totals["errors"] += warm.errors
     totals["latency_ms"] = {k: round(v, 2) for k, v in percentiles(every).items()}
 
-    # Flatness, per gunicorn worker (a worker that was replaced shows as two series), Celery in sum.
+    # Flatness, per web server worker (a worker that was replaced shows as two series), Celery in sum.
     series: dict[str, list[tuple[float, float]]] = {}
     for s in samples:
-        for i, (_pid, v) in enumerate(sorted(s["gunicorn_workers_rss_mb"].items())):
-            series.setdefault(f"gunicorn_worker_{i + 1}_rss", []).append((s["t_s"], v))
+        for i, (_pid, v) in enumerate(sorted(s["server_workers_rss_mb"].items())):
+            series.setdefault(f"web_worker_{i + 1}_rss", []).append((s["t_s"], v))
         if s["celery_rss_mb"]:
             series.setdefault("celery_rss", []).append((s["t_s"], sum(s["celery_rss_mb"].values())))
     flat = {
@@ -586,7 +589,7 @@ def run(
     flat["redis_clients"] = flatness(
         [(s["t_s"], s["redis_clients"]) for s in samples], window_s=args.window, kind="count"
     )
-    worker_pids = [sorted(s["gunicorn_workers_rss_mb"]) for s in samples]
+    worker_pids = [sorted(s["server_workers_rss_mb"]) for s in samples]
     return {
         "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "config": {
@@ -594,12 +597,13 @@ def run(
             "seconds": args.seconds,
             "warmup": args.warmup,
             "sample": args.sample,
+            "server": args.server,
             "workers": args.workers,
             "threads": args.threads,
             "clients": args.clients,
             "celery": not args.no_celery,
         },
-        "gunicorn_workers_replaced": len({tuple(p) for p in worker_pids}) > 1,
+        "web_workers_replaced": len({tuple(p) for p in worker_pids}) > 1,
         "samples": samples,
         "totals": totals,
         "flatness": flat,
