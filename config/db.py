@@ -126,7 +126,7 @@ def insert_new(*objs: models.Model, using: str = "default") -> None:
         for obj, (sql, _, _), row in zip(objs, plans, rows, strict=True):
             conversions = _server_conversions(type(obj), using)
             statements.append((sql, [v if c is None else c(v) for c, v in zip(conversions, row, strict=True)]))
-        returned = _one_statement(connection, plans, statements)
+        returned = _one_statement(connection, tuple(type(obj) for obj in objs), statements)
     else:
         returned = []
         with connection.cursor() as cursor:
@@ -141,9 +141,11 @@ def insert_new(*objs: models.Model, using: str = "default") -> None:
 
 
 @functools.cache
-def _combined(plans: tuple[tuple[str, Any, Any], ...], using: str) -> tuple[str, tuple[int, ...]]:
+def _combined(model_types: tuple[type[models.Model], ...], using: str) -> tuple[str, tuple[int, ...]]:
     """One statement for several INSERTs: `WITH s0 AS (INSERT ...), ... SELECT <auto keys>`, and
-    which statements' keys the SELECT returns, in order."""
+    which statements' keys the SELECT returns, in order. (Keyed by the model classes: hashing the
+    plans' field tuples would run Field.__hash__ for every column on every decision.)"""
+    plans = [_insert_plan(model, using) for model in model_types]
     if len(plans) == 1:
         return plans[0][0], ((0,) if plans[0][2] is not None else ())
     quote = connections[using].ops.quote_name
@@ -212,10 +214,12 @@ def _encoded(sql: str) -> bytes:  # the same bytes object each time: its hash is
     return sql.encode()
 
 
-def _one_statement(connection: Any, plans: list[Any], statements: list[tuple[str, list[Any]]]) -> list[Any]:
+def _one_statement(
+    connection: Any, model_types: tuple[type[models.Model], ...], statements: list[tuple[str, list[Any]]]
+) -> list[Any]:
     """Execute the INSERTs as one prepared statement on Django's psycopg connection; returns each
     statement's auto key row (None for statements without one)."""
-    sql, returning = _combined(tuple(plans), connection.alias)
+    sql, returning = _combined(model_types, connection.alias)
     params = [v for _, row in statements for v in row]
     connection.ensure_connection()
     connection.validate_no_broken_transaction()

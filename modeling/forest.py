@@ -22,7 +22,6 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import json
-from typing import Any
 
 import numpy as np
 import xgboost as xgb
@@ -135,9 +134,6 @@ class FlatForest:
         margin = np.cumsum(np.concatenate(((self._base_margin,), self._cond[node])), dtype=np.float32)[-1]
         pd = float(_ONE / (_ONE + np.float32(_expf(float(-margin)))))
         return pd, np.cumsum(per_tree, axis=0, dtype=np.float32)[-1].tolist()
-
-    def state(self) -> dict[str, Any]:
-        return {"trees": len(self._roots), "nodes": len(self._cond), "depth": self._depth}
 
     def probe_rows(self, rows: int = 128, seed: int = 7) -> np.ndarray:
         """Rows that exercise the forest's edges: each value one of its feature's split points,
