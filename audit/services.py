@@ -14,7 +14,7 @@ from django.utils import timezone
 
 from audit.canonical import canonical_json, jsonable, sha256_hex
 from audit.models import AuditEvent, ChainHead
-from config.db import insert_new
+from config.db import insert_new, one_statement
 from config.middleware import current_request_id
 
 logger = logging.getLogger(__name__)
@@ -109,10 +109,13 @@ def audit_record(
     records commit (or roll back) together. `with_rows`: new, unsaved rows of that change, written
     before the event in the same round trip (`config.db.insert_new`; the decision hot path).
 
+    Outside a transaction only when `with_rows` are the whole change and `config.db.one_statement()`:
+    the rows and the event are then one autocommitted statement, written together or not at all.
+
     Takes no lock: the event is written with its content final and is chained (sealed) after
     commit by `chain_seal`, so concurrent writers never queue behind one another.
     """
-    if not transaction.get_connection().in_atomic_block:
+    if not transaction.get_connection().in_atomic_block and not (with_rows and one_statement()):
         raise RuntimeError("audit_record must be called inside transaction.atomic()")
     occurred_at = occurred_at or timezone.now()
     correlation_id = correlation_id if correlation_id is not None else current_request_id()

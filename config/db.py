@@ -112,16 +112,26 @@ def _server_conversions(model: type[models.Model], using: str) -> tuple[Any, ...
     return tuple(out)
 
 
+def one_statement(using: str = "default") -> bool:
+    """Whether `insert_new` writes all its rows in one statement on `using`'s connection now
+    (PostgreSQL, no execute wrapper installed). Outside a transaction that statement is then its
+    own transaction: every row or none, committed when it returns — so a caller with nothing else
+    to write needs no BEGIN and COMMIT (two round trips fewer; the decision hot path)."""
+    connection = connections[using]
+    return connection.vendor == "postgresql" and not connection.execute_wrappers
+
+
 def insert_new(*objs: models.Model, using: str = "default") -> None:
     """INSERT each unsaved instance, in order, on `using`'s connection (inside the caller's
-    transaction). Auto primary keys are read back; afterwards each instance is as after `save()`."""
+    transaction, or — when `one_statement()` — as one autocommitted statement). Auto primary keys
+    are read back; afterwards each instance is as after `save()`."""
     connection = connections[using]
     for obj in objs:
         if not obj._state.adding:
             raise ValueError(f"insert_new inserts new rows only; {obj!r} is already saved")
     plans = [_insert_plan(type(obj), using) for obj in objs]
     rows = [[f.get_db_prep_save(f.pre_save(obj, True), connection) for f in fields] for obj, (_, fields, _) in zip(objs, plans, strict=True)]
-    if connection.vendor == "postgresql" and not connection.execute_wrappers:
+    if one_statement(using):
         statements = []
         for obj, (sql, _, _), row in zip(objs, plans, rows, strict=True):
             conversions = _server_conversions(type(obj), using)

@@ -142,3 +142,54 @@ def test_workers_warm_the_model_and_rule_set_before_traffic(
     assert loads == [product.code]
     assert scorer_for_product(product=product) == (trained_scorer, "")
     assert loads == [product.code]  # served from memory: no second load
+
+
+@pytest.mark.django_db(transaction=True)
+def test_outside_a_transaction_an_approval_is_one_autocommitted_statement(
+    api: APIClient, product: Any, settings: Any
+) -> None:
+    """No BEGIN and no COMMIT round trips: the one INSERT statement is its own transaction."""
+    if not POSTGRES:
+        pytest.skip("one statement for the three rows needs PostgreSQL; elsewhere a transaction (above)")
+    from decisioning.models import Decision
+
+    settings.AUDIT_SEAL_MODE = "scheduled"  # as in production: the chain is sealed by a beat task
+
+    api.post("/api/v1/decisions", application_body(reference="warm"), format="json")
+    with CaptureQueriesContext(connection) as queries:
+        r = api.post("/api/v1/decisions", application_body(reference="A1", first_name="Ann"), format="json")
+    assert r.status_code == 201 and r.json()["outcome"] == "approve"
+    sql = [q["sql"] for q in queries.captured_queries]
+    assert len(sql) == 1 and sql[0].startswith("WITH "), [s[:60] for s in sql]
+    assert Decision.objects.filter(pk=r.json()["id"]).exists()  # committed: visible to a new query
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_one_statement_write_that_fails_leaves_no_row_behind(
+    api: APIClient, product: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A concurrent duplicate passes the key probe and its INSERT hits the unique (client, key)
+    index: its application and audit event, in the same statement, are not written either; the
+    request is answered as the retry it is, and the connection keeps working."""
+    from audit.models import AuditEvent
+    from decisioning import services
+    from decisioning.models import Application, Decision
+
+    body = application_body(reference="D1", first_name="Dot")
+    first = api.post("/api/v1/decisions", body, format="json", HTTP_IDEMPOTENCY_KEY="dup-1")
+    assert first.status_code == 201
+    real_probe, probes = services._existing_for_key, []
+
+    def late_probe(**kwargs: Any) -> Any:  # the first probe runs before the other request commits
+        probes.append(kwargs["key"])
+        return None if len(probes) == 1 else real_probe(**kwargs)
+
+    monkeypatch.setattr(services, "_existing_for_key", late_probe)
+    again = api.post("/api/v1/decisions", body, format="json", HTTP_IDEMPOTENCY_KEY="dup-1")
+    assert again.status_code == 200 and again.json()["id"] == first.json()["id"], again.content
+    assert probes == ["dup-1", "dup-1"]  # the second probe is the IntegrityError handler's
+    assert Application.objects.count() == Decision.objects.count() == 1
+    assert AuditEvent.objects.filter(event_type="decision.created").count() == 1
+    monkeypatch.setattr(services, "_existing_for_key", real_probe)
+    assert api.post("/api/v1/decisions", application_body(reference="D2"), format="json").status_code == 201
+    assert Application.objects.count() == 2

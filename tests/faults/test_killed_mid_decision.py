@@ -114,17 +114,19 @@ def test_killed_while_the_bureau_call_is_in_flight(
 
 
 @postgres_only
-def test_killed_inside_the_open_transaction(
+def test_killed_while_its_write_waits(
     world: World,
     scorer_file: Path,
     bureau: StubServer,
     tmp_path: Path,
     servers: list[ApiServer],
 ) -> None:
-    """Killed after the bureau answered, with the decision's transaction open and its insert
-    waiting (on PostgreSQL application, decision and audit event are one statement, which waits at
-    the decision table): PostgreSQL rolls the orphaned transaction back;
-    nothing of it is ever committed."""
+    """Killed after the bureau answered, with the decision's write waiting (on PostgreSQL
+    application, decision and audit event are one autocommitted INSERT statement, which waits at the
+    decision table). The statement is all or nothing: the orphaned backend aborts it when it finds
+    its client gone (what PostgreSQL does here), or — had the client gone only after the commit —
+    it is stored whole and the retry is answered with it. Never half a decision, and the retry
+    with the same Idempotency-Key yields exactly one."""
     key = "killed-in-transaction"
     bureau.release.set()
     env = server_env(tmp_path, scorer_file, bureau)
@@ -161,9 +163,21 @@ def test_killed_inside_the_open_transaction(
             )
             return cursor.fetchone()[0] == 0
 
-        wait_until(orphan_gone, timeout=20, what="the killed server's transaction to end")
-    assert nothing_stored(key)
+        wait_until(orphan_gone, timeout=20, what="the killed server's statement to end")
+    stored = Decision.objects.filter(idempotency_key=key).first()
+    if stored is None:
+        assert nothing_stored(key)
+        assert AuditEvent.objects.filter(event_type="decision.created").count() == Decision.objects.count()
+    else:  # whole: its application and its audit event too
+        assert Application.objects.filter(reference=key).count() == 1
+        assert AuditEvent.objects.filter(event_type="decision.created", subject_id=str(stored.pk)).count() == 1
 
     restarted = ApiServer(env, log=tmp_path / "gunicorn-2.log").start()
     servers.append(restarted)
-    assert_retry_gives_exactly_one_decision(restarted, world.token, key)
+    if stored is None:
+        assert_retry_gives_exactly_one_decision(restarted, world.token, key)
+    else:
+        retry = restarted.decide(world.token, application_body(reference=key), key=key)
+        assert retry[0] == 200 and retry[1].get("idempotent-replayed") == "true", retry
+        assert retry[2]["id"] == str(stored.pk)
+        assert Decision.objects.filter(idempotency_key=key).count() == 1
