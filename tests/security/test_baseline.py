@@ -79,7 +79,7 @@ def test_production_settings_are_secure_by_default() -> None:
     middleware = s["MIDDLEWARE"]
     for required in (
         "django.middleware.security.SecurityMiddleware",
-        "csp.middleware.CSPMiddleware",
+        "config.middleware.CSPMiddleware",  # django-csp's, its static header built once
         "django.middleware.csrf.CsrfViewMiddleware",
         "django.middleware.clickjacking.XFrameOptionsMiddleware",
         "config.login_throttle.LoginThrottleMiddleware",
@@ -123,6 +123,40 @@ def test_every_html_page_has_a_strict_content_security_policy(path: str, auditor
     assert not any(s.startswith(("http:", "https:")) or s == "*" for d in p.values() for s in d)
     assert p["object-src"] == ["'none'"] and p["frame-ancestors"] == ["'none'"]
     assert p["form-action"] == ["'self'"] and p["base-uri"] == ["'self'"]
+
+
+def test_the_static_policy_is_django_csps_and_per_view_changes_still_apply(settings: Any) -> None:
+    """config.middleware.CSPMiddleware builds the unchanged header once; what it writes is what
+    django-csp writes, a per-view update or a nonce still goes through django-csp, and a changed
+    setting is picked up."""
+    from csp.constants import NONCE
+    from csp.decorators import csp_update
+    from csp.middleware import CSPMiddleware as Upstream
+    from django.http import HttpResponse
+    from django.test import RequestFactory
+
+    from config.middleware import CSPMiddleware
+
+    def answer(request: Any) -> HttpResponse:
+        return HttpResponse("ok")
+
+    ours, upstream = CSPMiddleware(answer), Upstream(answer)
+    factory = RequestFactory()
+    assert policy(ours(factory.get("/api/v1/decisions"))) == policy(upstream(factory.get("/")))
+
+    updated = csp_update({"img-src": ["https://cdn.example"]})(answer)
+    header = CSPMiddleware(updated)(factory.get("/x"))["Content-Security-Policy"]
+    assert "https://cdn.example" in header and policy(CSPMiddleware(updated)(factory.get("/x"))) == policy(
+        Upstream(updated)(factory.get("/x"))
+    )
+
+    def with_nonce(request: Any) -> HttpResponse:
+        return HttpResponse(str(request.csp_nonce))
+
+    settings.CONTENT_SECURITY_POLICY = {"DIRECTIVES": {"default-src": ["'none'"], "script-src": ["'self'", NONCE]}}
+    assert policy(CSPMiddleware(answer)(factory.get("/"))) == {"default-src": ["'none'"], "script-src": ["'self'"]}
+    response = CSPMiddleware(with_nonce)(factory.get("/n"))
+    assert policy(response)["script-src"] == ["'self'", f"'nonce-{response.content.decode()}'"]
 
 
 @pytest.mark.django_db
