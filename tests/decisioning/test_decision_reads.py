@@ -132,9 +132,10 @@ def test_it_throttles_per_client_with_retry_after(api: APIClient, other_api: API
     from django.core.cache import cache
     from rest_framework.settings import api_settings
 
-    from decisioning.throttling import ClientRateThrottle
+    from decisioning.throttling import ClientRateThrottle, forget_local_counts
 
     cache.clear()
+    forget_local_counts()
     old = ClientRateThrottle.THROTTLE_RATES
     ClientRateThrottle.THROTTLE_RATES = {**api_settings.DEFAULT_THROTTLE_RATES, "client": "3/min"}
     try:
@@ -146,6 +147,7 @@ def test_it_throttles_per_client_with_retry_after(api: APIClient, other_api: API
     finally:
         ClientRateThrottle.THROTTLE_RATES = old
         cache.clear()
+        forget_local_counts()
 
 
 def test_unknown_api_paths_answer_json_404(api: APIClient) -> None:

@@ -8,7 +8,8 @@ import pytest
 from django.core.cache import cache, caches
 from django.core.cache.backends.redis import RedisCache
 
-from decisioning.throttling import ClientRateThrottle
+from decisioning import throttling
+from decisioning.throttling import ClientRateThrottle, forget_local_counts
 
 
 class Clock:
@@ -37,8 +38,10 @@ def throttle(rate: str, clock: Clock) -> ClientRateThrottle:
 @pytest.fixture(autouse=True)
 def _clean_cache() -> Any:
     cache.clear()
+    forget_local_counts()
     yield
     cache.clear()
+    forget_local_counts()
 
 
 def test_it_allows_the_limit_then_refuses_with_retry_after() -> None:
@@ -103,3 +106,74 @@ def test_redis_takes_one_round_trip(monkeypatch: pytest.MonkeyPatch) -> None:
     clock = Clock(6_000.0)
     assert [throttle("2/min", clock).allow_request(Req("f"), None) for _ in range(3)] == [True, True, False]
     assert cache.get("throttle_anon_f:100") == 3  # the raw INCR-ed value reads back through the cache
+
+
+def _stored(key: str, window: int) -> int:
+    return int(cache.get(f"{key}:{window}") or 0)
+
+
+def test_far_from_the_limit_a_process_batches_its_counts(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Under half the limit a process asks the cache at most every SYNC_EVERY requests (or
+    SYNC_SECONDS); nothing it counted is lost: the batch is added at the next read."""
+    asked: list[int] = []
+    real = ClientRateThrottle._counts
+
+    def counting(self: Any, *args: Any) -> Any:
+        asked.append(1)
+        return real(self, *args)
+
+    monkeypatch.setattr(ClientRateThrottle, "_counts", counting)
+    clock = Clock(6_000.0)
+    t = throttle("1000/min", clock)
+    assert all(t.allow_request(Req("g"), None) for _ in range(100))
+    assert len(asked) == 4  # requests 1, 34, 67 and 100 ask, each sending the ones before it
+    assert _stored("throttle_anon_g", 100) == 100
+    assert t.allow_request(Req("g"), None)  # the 101st is counted here
+    assert len(asked) == 4 and _stored("throttle_anon_g", 100) == 100
+    clock.now += throttling.SYNC_SECONDS  # time is up: the next request sends the batch
+    assert t.allow_request(Req("g"), None)
+    assert len(asked) == 5 and _stored("throttle_anon_g", 100) == 102
+
+
+def test_near_the_limit_every_request_asks_the_cache() -> None:
+    clock = Clock(6_000.0)
+    t = throttle("100/min", clock)
+    assert all(t.allow_request(Req("h"), None) for _ in range(100))
+    assert _stored("throttle_anon_h", 100) == 100  # over half: nothing stays local
+    assert t.allow_request(Req("h"), None) is False  # the 101st
+
+
+def test_two_processes_overshoot_the_limit_by_at_most_one_batch(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A process batching under half the limit does not see what another adds until its next
+    read: together they let through at most SYNC_EVERY more than the limit, and lose no count."""
+    clock = Clock(6_000.0)
+    process_a: dict[str, Any] = {}
+    process_b: dict[str, Any] = {}
+    allowed = sent = 0
+
+    def send(local: dict[str, Any]) -> bool:
+        nonlocal allowed, sent
+        monkeypatch.setattr(throttling, "_local", local)
+        ok = throttle("200/min", clock).allow_request(Req("j"), None)
+        allowed, sent = allowed + ok, sent + 1
+        return ok
+
+    for _ in range(60):  # A: well under half, mostly batched
+        send(process_a)
+    while send(process_b):  # B: up to the limit as B sees it
+        pass
+    while send(process_a):  # A: its batch runs out or its next read shows the truth
+        pass
+    assert 200 <= allowed <= 200 + throttling.SYNC_EVERY, allowed
+    send(process_a)  # a refused request reads, and so sends what A still held
+    assert _stored("throttle_anon_j", 100) == sent  # every request counted, refused ones too
+
+
+def test_a_batch_left_at_a_window_boundary_is_added_to_that_window() -> None:
+    clock = Clock(6_050.0)
+    t = throttle("1000/min", clock)
+    assert all(t.allow_request(Req("i"), None) for _ in range(10))  # 1 sent, 9 pending
+    assert _stored("throttle_anon_i", 100) == 1
+    clock.now = 6_061.0  # next window
+    assert t.allow_request(Req("i"), None)
+    assert _stored("throttle_anon_i", 100) == 10 and _stored("throttle_anon_i", 101) == 1
