@@ -52,7 +52,7 @@ from decisioning.signals.gateway import fetch_signals, record_to_json
 from decisioning.snapshots import limits_of
 from modeling.features import FEATURE_VERSION
 from modeling.services import shadow_schedule
-from reviews.services import case_open
+from reviews.services import case_build
 
 
 @dataclass(frozen=True, slots=True)
@@ -243,9 +243,12 @@ def decision_create(
                 request_hash=request_hash,
                 created_at=now,
             )
-            if result.outcome == Outcome.REFER:  # the case references the decision: write it first
-                insert_new(app_row, decision)
-                case, rows = case_open(decision=decision, now=now), ()
+            if result.outcome == Outcome.REFER:
+                # application, decision and review case in one round trip; the audit event, which
+                # records the case's id, in a second
+                case = case_build(decision=decision, now=now)
+                insert_new(app_row, decision, case)
+                rows: tuple[Application | Decision, ...] = ()
             else:  # application, decision and audit event in one round trip
                 case, rows = None, (app_row, decision)
             # The response reads decision.review_case: answer it from memory, not a query.

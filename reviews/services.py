@@ -248,14 +248,13 @@ def _get(case_id: int) -> ReviewCase:
 # ---- opening -----------------------------------------------------------------------------------
 
 
-def case_open(*, decision: Decision, now: dt.datetime) -> ReviewCase:
-    """Open the review case of a referred decision.
-
-    Only `decision_create` calls this, inside its transaction; the case is part of that one
-    action and is recorded in its `decision.created` audit event, not in an event of its own.
-    """
+def case_build(*, decision: Decision, now: dt.datetime) -> ReviewCase:
+    """The review case of a referred decision, in memory and unsaved: `decision_create` writes it
+    in the same statement as the decision's application and decision rows (`config.db.insert_new`).
+    The case is part of that one action and is recorded in its `decision.created` audit event,
+    not in an event of its own."""
     priority = case_priority(decision=decision)
-    return ReviewCase.objects.create(
+    return ReviewCase(
         decision=decision,
         priority=priority,
         rank_at=_rank_at(created_at=now, priority=priority),
@@ -263,6 +262,13 @@ def case_open(*, decision: Decision, now: dt.datetime) -> ReviewCase:
         due_at=now + dt.timedelta(minutes=decision.product.review_sla_minutes),
         created_at=now,
     )
+
+
+def case_open(*, decision: Decision, now: dt.datetime) -> ReviewCase:
+    """Open (save) the review case of a saved, referred decision; inside the caller's transaction."""
+    case = case_build(decision=decision, now=now)
+    case.save(force_insert=True)
+    return case
 
 
 def case_open_appeal(
