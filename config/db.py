@@ -28,10 +28,13 @@ models rather than silently writing half a row. Database defaults and triggers s
 
 from __future__ import annotations
 
+import datetime as dt
+import decimal
 import functools
 import json
 import logging
 import time
+import uuid
 from typing import Any
 
 import orjson
@@ -112,6 +115,67 @@ def _server_conversions(model: type[models.Model], using: str) -> tuple[Any, ...
     return tuple(out)
 
 
+
+def _shortcut(field: models.Field[Any, Any], connection: Any) -> tuple[Any, Any] | None:
+    """(test, wrap) for the values whose `get_db_prep_save` on PostgreSQL is the value itself
+    (`wrap` None) or the value in the integer wrapper Django's psycopg 3 backend binds it in; None
+    when the field is not one of these plain Django classes (its own code then always runs).
+    What each test admits is exactly what Django's conversion passes through: a str for a
+    CharField, an int (not a bool) for an integer field, an aware datetime, a finite Decimal, a
+    UUID for PostgreSQL's native uuid, and a foreign key as its target field's value."""
+    if isinstance(field, models.ForeignKey):
+        return _shortcut(field.target_field, connection)
+    kind = type(field)
+    if kind in (models.CharField, models.TextField, models.SlugField):
+        return (lambda v: type(v) is str), None
+    if kind in (models.AutoField, models.BigAutoField, models.SmallAutoField):  # validate_autopk_value: as is
+        return (lambda v: type(v) is int), None
+    if kind in (models.IntegerField, models.BigIntegerField, models.SmallIntegerField, models.PositiveIntegerField,
+                models.PositiveSmallIntegerField, models.PositiveBigIntegerField):
+        wrappers = getattr(connection.ops, "integerfield_type_map", None)  # psycopg 3: Int2/Int4/Int8
+        if wrappers is None or field.get_internal_type() not in wrappers:
+            return None
+        return (lambda v: type(v) is int), wrappers[field.get_internal_type()]
+    if kind is models.FloatField:
+        return (lambda v: type(v) is float), None
+    if kind is models.BooleanField:
+        return (lambda v: type(v) is bool), None
+    if kind is models.UUIDField and connection.features.has_native_uuid_field:
+        return (lambda v: type(v) is uuid.UUID), None
+    if kind is models.DateTimeField and not (field.auto_now or field.auto_now_add):
+        return (lambda v: type(v) is dt.datetime and v.utcoffset() is not None), None
+    if kind is models.DateField and not (field.auto_now or field.auto_now_add):
+        return (lambda v: type(v) is dt.date), None
+    if kind is models.DecimalField:
+        return (lambda v: type(v) is decimal.Decimal and v.is_finite()), None
+    return None
+
+
+@functools.cache
+def _columns_postgresql(model: type[models.Model], using: str) -> tuple[tuple[models.Field[Any, Any], str, Any, Any], ...]:
+    out = []
+    for f in _insert_plan(model, using)[1]:
+        shortcut = _shortcut(f, connections[using])
+        out.append((f, f.attname, *(shortcut or (None, None))))
+    return tuple(out)
+
+
+def _row_postgresql(obj: models.Model, connection: Any) -> list[Any]:
+    """The INSERT parameters of one instance, as `get_db_prep_save(pre_save(...))` builds them —
+    without Django's conversion calls (~40 % of building them) for values they pass through."""
+    row = []
+    for field, attname, passes, wrap in _columns_postgresql(type(obj), connection.alias):
+        if passes is None:
+            row.append(field.get_db_prep_save(field.pre_save(obj, True), connection))
+            continue
+        value = getattr(obj, attname)  # these classes' pre_save (no auto_now) reads the attribute
+        if passes(value):
+            row.append(value if wrap is None else wrap(value))
+        else:
+            row.append(field.get_db_prep_save(value, connection))
+    return row
+
+
 def one_statement(using: str = "default") -> bool:
     """Whether `insert_new` writes all its rows in one statement on `using`'s connection now
     (PostgreSQL, no execute wrapper installed). Outside a transaction that statement is then its
@@ -130,8 +194,12 @@ def insert_new(*objs: models.Model, using: str = "default") -> None:
         if not obj._state.adding:
             raise ValueError(f"insert_new inserts new rows only; {obj!r} is already saved")
     plans = [_insert_plan(type(obj), using) for obj in objs]
-    rows = [[f.get_db_prep_save(f.pre_save(obj, True), connection) for f in fields] for obj, (_, fields, _) in zip(objs, plans, strict=True)]
-    if one_statement(using):
+    single = one_statement(using)
+    if single:
+        rows = [_row_postgresql(obj, connection) for obj in objs]
+    else:
+        rows = [[f.get_db_prep_save(f.pre_save(obj, True), connection) for f in fields] for obj, (_, fields, _) in zip(objs, plans, strict=True)]
+    if single:
         statements = []
         for obj, (sql, _, _), row in zip(objs, plans, rows, strict=True):
             conversions = _server_conversions(type(obj), using)

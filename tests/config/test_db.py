@@ -159,3 +159,42 @@ def test_select_one_reads_a_row_or_none_on_either_path(product: Product, client_
     with connection.execute_wrapper(wrapper):
         assert select_one(sql, ["R-select"]) == (app.reference, product.pk)
     assert seen == [sql]
+
+
+@pytest.mark.parametrize(
+    "over",
+    [
+        {},
+        # values Django's conversion changes: they must take its path, not the shortcut
+        {"months_at_address": True, "dependants": 2.0, "annual_income": 42000.5, "submitted_at": NOW.replace(tzinfo=None),
+         "date_of_birth": dt.datetime(1985, 12, 10, 0, 0), "reference": 12345, "requested_amount": "5000.00"},
+    ],
+    ids=["canonical", "coerced"],
+)
+def test_postgresql_parameters_are_what_get_db_prep_save_builds(
+    product: Product, client_obj: IntegrationClient, over: dict[str, Any]
+) -> None:
+    """The shortcut for values Django's conversion returns unchanged builds exactly the parameters
+    `get_db_prep_save(pre_save(...))` builds, value and type, for every hot-path model."""
+    import warnings
+
+    from django.db import connection
+
+    from config.db import _insert_plan, _row_postgresql
+    from reviews.models import ReviewCase
+
+    if connection.vendor != "postgresql":
+        pytest.skip("the shortcut is PostgreSQL's (elsewhere Django's conversion always runs)")
+    app = Application(**_application(client_obj, product, **over))
+    decision = Decision(**_decision(app))
+    case = ReviewCase(decision=decision, priority=5, rank_at=NOW, refer_codes=" PD ", due_at=NOW, created_at=NOW)
+    event = AuditEvent(occurred_at=NOW, actor_type="client", actor_id="1", actor_display="Acme", event_type="x",
+                       subject_type="s", subject_id="1", payload={"a": 1}, correlation_id="c")
+    for obj in (app, decision, case, event):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # a naive datetime, on purpose
+            expected = [f.get_db_prep_save(f.pre_save(obj, True), connection) for f in _insert_plan(type(obj), "default")[1]]
+            got = _row_postgresql(obj, connection)
+        assert [(type(v), v if not hasattr(v, "obj") else v.obj) for v in got] == [
+            (type(v), v if not hasattr(v, "obj") else v.obj) for v in expected
+        ], type(obj)
