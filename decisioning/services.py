@@ -17,7 +17,7 @@ from typing import Any
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
-from audit.canonical import canonical_json, jsonable, sha256_hex
+from audit.canonical import canonical_json_bytes, jsonable, sha256_hex
 from audit.services import Actor, audit_record
 from config.db import insert_new, one_statement, select_one
 from config.errors import ApplicationError, Conflict
@@ -157,11 +157,13 @@ def decision_create(
     """Decide an application and persist everything needed to reconstruct the decision.
 
     Idempotent per (client, key): the same body returns the stored decision; a different body is
-    refused with 422. Concurrent duplicates are stopped by the unique constraint, never by luck.
+    refused with 422. `request_body` is the parsed JSON body: its numbers are finite (the API's
+    parser refuses NaN and infinities), as the request hash's canonical JSON requires. Concurrent duplicates are stopped by the unique constraint, never by luck.
     """
     started = started if started is not None else time.perf_counter()
     now = now or timezone.now()
-    request_hash = sha256_hex(canonical_json(request_body))
+    # canonical_json's bytes, by orjson: the parser refuses NaN and infinities (decisioning/parsers.py)
+    request_hash = sha256_hex(canonical_json_bytes(request_body))
     if idempotency_key:
         existing = _existing_for_key(client=client, key=idempotency_key, request_hash=request_hash)
         if existing is not None:
