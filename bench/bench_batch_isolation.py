@@ -8,7 +8,8 @@ What it does (everything on 127.0.0.1):
    seed (products, published rule set, API client + token, a champion trained on 20k rows);
    Redis db 13 (`--redis`) for the web's cache and broker — never flushed, only the keys this run
    uses are deleted at the end;
-2. gunicorn (gthread, DEBUG off) as in production, via `bench/service.py`;
+2. the production web server (granian, DEBUG off; `--server gunicorn` for the alternative), via
+   `bench/service.py`;
 3. per phase, the open-loop generator of `bench/load.py` (`run_phase`: requests at fixed arrival
    times, latency from the *intended* send time, so queueing shows) at `--rate` for `--duration`:
    - `baseline`: no batch;
@@ -45,7 +46,7 @@ from bench.service import (  # noqa: E402
     percentiles,
     request_bodies,
     reset_database,
-    start_gunicorn,
+    start_server,
     stop_server,
     stop_process_group,
 )
@@ -90,7 +91,8 @@ def main() -> int:
     ap.add_argument("--duration", type=float, default=20.0, help="seconds per phase")
     ap.add_argument("--nices", default="0,10", help="batch worker niceness per batch phase")
     ap.add_argument("--batch-count", type=int, default=2_000_000, help="large enough to outlast a phase")
-    ap.add_argument("--workers", type=int, default=2, help="gunicorn worker processes")
+    ap.add_argument("--workers", type=int, default=2, help="web server worker processes")
+    ap.add_argument("--server", choices=("granian", "gunicorn"), default="granian")
     ap.add_argument("--threads", type=int, default=4)
     ap.add_argument("--clients", type=int, default=32)
     ap.add_argument("--port", type=int, default=8797)
@@ -112,11 +114,11 @@ def main() -> int:
     per_phase = int(args.rate * args.duration)
     bodies = request_bodies(int(args.rate * 5) + per_phase * (1 + len(nices)) + 100, seed=2027, prefix="ISO")
 
-    gunicorn = start_gunicorn(env, port=args.port, workers=args.workers, threads=args.threads)
+    server = start_server(env, port=args.port, workers=args.workers, threads=args.threads, server=args.server)
     phases: list[dict] = []
     try:
-        server_pids = [gunicorn.pid, *children_of(gunicorn.pid)]
-        print(f"gunicorn up (pids {server_pids}); warming up 5 s…", flush=True)
+        server_pids = [server.pid, *children_of(server.pid)]
+        print(f"{args.server} up (pids {server_pids}); warming up 5 s…", flush=True)
         run_phase(args.rate, 5, bodies, 0, args.port, token, server_pids, args.clients)
         index = int(args.rate * 5) + 1
 
@@ -168,14 +170,14 @@ def main() -> int:
             stop_process_group(worker, sig=signal.SIGKILL)  # the batch is abandoned with its database
             log.close()
     finally:
-        stop_server(gunicorn)
+        stop_server(server)
         subprocess.run(["redis-cli", "-u", args.redis, "DEL", "batches", "celery", "unacked", "unacked_index"],
                        check=False, capture_output=True)
 
     report = {
         "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "machine": {"cpus": os.cpu_count()},
-        "server": {"gunicorn_workers": args.workers, "threads": args.threads},
+        "server": {"name": args.server, "workers": args.workers, "threads": args.threads},
         "batch_worker": "celery -A config worker -Q batches -c 1 --prefetch-multiplier 1 (BATCH_NICE as named)",
         "phases": phases,
         "command": "bench/bench_batch_isolation.py " + " ".join(sys.argv[1:]),
