@@ -85,9 +85,9 @@ class FlatForest:
         self._cond, self._default_left = cond, default_left
         self._is_leaf = left == np.arange(total)
         self._roots = offsets
-        self._trees = np.arange(len(trees))
         self._mean = self._mean_values(hess)
         self._depth = self._max_depth()
+        self._path_contribs = self._leaf_contributions()
 
     def _mean_values(self, hess: np.ndarray) -> np.ndarray:
         """xgboost's FillNodeMeanValues: leaves their value; an inner node the hessian-weighted
@@ -119,21 +119,40 @@ class FlatForest:
             frontier = np.concatenate((self._left[inner], self._right[inner]))
             depth += 1
 
+    def _leaf_contributions(self) -> np.ndarray:
+        """Per node, the contributions of the path from its tree's root when it is the leaf
+        reached: a (nodes, n) float32 table, rows of inner nodes unused. Each row is summed exactly
+        as walking the path does it — `self._depth` steps, each adding the change of node mean
+        value to the split feature's entry in float32, a reached leaf adding its own zero change —
+        so looking a row up gives the walk's result bit for bit."""
+        table = np.zeros((len(self._cond), self._n), np.float32)
+        mean, feature = self._mean, self._feature
+        for root in self._roots:
+            stack = [(int(root), [int(root)])]
+            while stack:
+                nid, path = stack.pop()
+                if not self._is_leaf[nid]:
+                    stack += [(int(self._left[nid]), [*path, int(self._left[nid])]),
+                              (int(self._right[nid]), [*path, int(self._right[nid])])]
+                    continue
+                path = path + [nid] * (self._depth + 1 - len(path))  # a leaf is its own child
+                acc = table[nid]
+                for node, child in zip(path[:-1], path[1:], strict=True):
+                    f = feature[node]
+                    acc[f] = np.float32(acc[f] + np.float32(mean[child] - mean[node]))
+        return table
+
     def score(self, x: np.ndarray) -> tuple[float, list[float]]:
         """PD and the contributions of one float32 row (features only, no bias)."""
         value = x[self._feature]
         go_left = np.where(np.isnan(value), self._default_left, value < self._cond)
         step = np.where(go_left, self._left, self._right)
         node = self._roots
-        per_tree = np.zeros((len(self._roots), self._n), np.float32)
-        mean = self._mean
         for _ in range(self._depth):
-            child = step[node]
-            per_tree[self._trees, self._feature[node]] += mean[child] - mean[node]
-            node = child
+            node = step[node]
         margin = np.cumsum(np.concatenate(((self._base_margin,), self._cond[node])), dtype=np.float32)[-1]
         pd = float(_ONE / (_ONE + np.float32(_expf(float(-margin)))))
-        return pd, np.cumsum(per_tree, axis=0, dtype=np.float32)[-1].tolist()
+        return pd, np.cumsum(self._path_contribs[node], axis=0, dtype=np.float32)[-1].tolist()
 
     def probe_rows(self, rows: int = 128, seed: int = 7) -> np.ndarray:
         """Rows that exercise the forest's edges: each value one of its feature's split points,
