@@ -501,6 +501,23 @@ def build_vector(app: ApplicationData, signals: Signals, *, as_of: dt.date) -> F
     )
 
 
+#: The features whose functions read the loan's amount or term — what a counterfactual hint varies.
+#: tests/modeling/test_features.py checks this set against the functions on varied applications.
+LOAN_FEATURES = frozenset({"loan_to_income", "monthly_repayment", "disposable_income", "term_months"})
+_LOAN_INDICES = tuple(i for i, name in enumerate(FEATURE_NAMES) if name in LOAN_FEATURES)
+
+
+def build_loan_variant(base: FeatureVector, app: ApplicationData, signals: Signals, *, as_of: dt.date) -> FeatureVector:
+    """`build_vector(app, signals, as_of=as_of)` when `base` is that of an application differing
+    from `app` only in its loan amount or term: only the loan features are computed again."""
+    if base.version != FEATURE_VERSION or base.names != FEATURE_NAMES:
+        return build_vector(app, signals, as_of=as_of)
+    values = list(base.values)
+    for i in _LOAN_INDICES:
+        values[i] = _FNS[i](app, signals, as_of)
+    return FeatureVector(version=FEATURE_VERSION, names=FEATURE_NAMES, values=tuple(values))
+
+
 def build_matrix(cases: Sequence[tuple[ApplicationData, Signals, dt.date]]) -> np.ndarray:
     """Features of many applications, shape (n, len(FEATURE_NAMES)), float64, NaN for missing.
 

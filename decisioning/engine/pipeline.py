@@ -26,7 +26,7 @@ from decisioning.engine.types import (
     ScoreResult,
     Signals,
 )
-from modeling.features import build_vector, rule_context
+from modeling.features import build_loan_variant, build_vector, rule_context
 
 
 class Scorer(Protocol):
@@ -228,7 +228,10 @@ def counterfactual(
     ] + [("term_months", t, replace(app, term_months=t)) for t in _term_candidates(app, limits)]
     if not variants:
         return None
-    vectors = [build_vector(v, signals, as_of=as_of) for _, _, v in variants]
+    # The variants differ from the application only in amount or term: of its features only the
+    # loan features change (modeling.features.LOAN_FEATURES).
+    base_vector = result.features if result is not None else build_vector(app, signals, as_of=as_of)
+    vectors = [build_loan_variant(base_vector, v, signals, as_of=as_of) for _, _, v in variants]
     pds = scorer.pd_only(vectors)
 
     def size(item: tuple[int, tuple[str, Any, ApplicationData]]) -> tuple[float, int]:

@@ -75,3 +75,39 @@ def test_it_exposes_namespaces_to_rules(modeling_cases: list) -> None:
     assert ctx["kyc"]["status"] is None
     assert ctx["features"]["bureau_score"] is None
     assert ctx["model"]["pd"] is None
+
+
+def _same(a: tuple[float, ...], b: tuple[float, ...]) -> bool:
+    return all((x == y) or (x != x and y != y) for x, y in zip(a, b, strict=True))
+
+
+def test_loan_features_are_exactly_those_an_amount_or_term_change_moves() -> None:
+    """`build_loan_variant` recomputes only LOAN_FEATURES: on varied applications and loans, it
+    equals `build_vector` (so no other feature reads the amount or term), and each loan feature
+    does move with them (so the set is not wider than needed)."""
+    import dataclasses
+    import datetime as dt
+    import random
+    from decimal import Decimal
+
+    from decisioning.signals.gateway import simulated_signals
+    from modeling.features import FEATURE_NAMES, LOAN_FEATURES, build_loan_variant, build_vector
+    from modeling.synthetic import generate
+
+    rng = random.Random(3)
+    now = dt.datetime(2026, 12, 1, tzinfo=dt.UTC)
+    moved: set[str] = set()
+    for case in generate(150, seed=17, start=now - dt.timedelta(days=30), end=now):
+        signals = simulated_signals(case.app, now=now)
+        base = build_vector(case.app, signals, as_of=now.date())
+        for _ in range(6):
+            variant = dataclasses.replace(
+                case.app,
+                requested_amount=Decimal(rng.choice([500, 1000, 2500, 7300, 15000, 40000])),
+                term_months=rng.choice([6, 12, 24, 36, 60, 84, 120]),
+            )
+            expected = build_vector(variant, signals, as_of=now.date())
+            got = build_loan_variant(base, variant, signals, as_of=now.date())
+            assert got.names == expected.names and _same(got.values, expected.values), case.app
+            moved |= {n for n, a, b in zip(FEATURE_NAMES, base.values, expected.values, strict=True) if not _same((a,), (b,))}
+    assert moved == LOAN_FEATURES
