@@ -107,6 +107,7 @@ def _existing_for_key(*, client: IntegrationClient, key: str, request_hash: str)
 def decision_payload(result: DecisionResult) -> dict[str, Any]:
     """The JSON columns of a decision (what replay compares against)."""
     score = result.score
+    inputs = jsonable([r.inputs for r in result.rule_results])  # one round trip for all the rules
     return {
         "reasons": [
             {"code": r.code, "description": r.description, "source": r.source} for r in result.reasons
@@ -119,11 +120,11 @@ def decision_payload(result: DecisionResult) -> dict[str, Any]:
                 "fired": r.fired,
                 "action": r.action.value,
                 "reason_code": r.reason_code,
-                "inputs": jsonable(r.inputs),
+                "inputs": rule_inputs,
                 "error": r.error,
                 "parameter": r.parameter,
             }
-            for r in result.rule_results
+            for r, rule_inputs in zip(result.rule_results, inputs, strict=True)
         ],
         "features": {
             "version": result.features.version,
