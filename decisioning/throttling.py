@@ -15,13 +15,14 @@ If the cache is down the request is let through: throttling protects capacity, i
 the service down with Redis.
 
 Far from the limit, counts are batched per process (issue 11): asking Redis on every request was
-~7 % of a decision's CPU. A process counts its own requests and adds them to Redis (INCRBY, in the
+~11 % of a decision's CPU. A process counts its own requests and adds them to Redis (INCRBY, in the
 same pipeline) at most `SYNC_SECONDS` or `SYNC_EVERY` requests apart, judging in between from the
 global counts it last read plus its own. Its estimate can therefore lag what other processes did
 since its last read, so it batches only while that estimate is under half the limit
-(`EXACT_ABOVE`); from there on every request asks Redis. Across processes the limit can be
-overshot by at most one batch (SYNC_EVERY requests; 0.5 % of the default 6,000/min), and no
-request goes uncounted — tests/decisioning/test_throttling.py shows both.
+(`EXACT_ABOVE`); from there on every request asks Redis. A process that has not read for a while
+can let through at most one batch (SYNC_EVERY requests) before its next read shows the truth, so
+the limit can be overshot by at most SYNC_EVERY per process (two web workers: 64, 1 % of the
+default 6,000/min), and no request goes uncounted — tests/decisioning/test_throttling.py shows both.
 """
 
 from __future__ import annotations
