@@ -47,8 +47,8 @@ from bench.service import (  # noqa: E402
     request_bodies,
     reset_database,
     start_server,
-    stop_server,
     stop_process_group,
+    stop_server,
 )
 
 OUT = ROOT / "bench" / "out"

@@ -79,12 +79,11 @@ _INTEGER_TYPES = frozenset({
 })
 
 
-@functools.cache
-def _server_conversions(model: type[models.Model], using: str) -> tuple[Any, ...]:
-    """Per column, what a value needs for server-side binding (None: nothing):
-    - ints as int8 (and as float8 in float columns): psycopg picks int2/int4/int8 by magnitude, and each mix of types would be a
-      prepared statement of its own (the column's assignment cast takes int8 into smaller integer
-      columns, range-checked);
+def _server_conversion(field: models.Field[Any, Any]) -> Any:
+    """What a column's value needs for server-side binding (None: nothing):
+    - ints as int8 (and as float8 in float columns): psycopg picks int2/int4/int8 by magnitude, and
+      each mix of types would be a prepared statement of its own (the column's assignment cast
+      takes int8 into smaller integer columns, range-checked);
     - JSON written with the standard encoder re-targeted at orjson (fields with their own encoder
       keep it)."""
     from psycopg.types.json import Jsonb
@@ -101,19 +100,14 @@ def _server_conversions(model: type[models.Model], using: str) -> tuple[Any, ...
             return Jsonb(value.obj, dumps=_orjson_dumps)
         return value
 
-    out = []
-    for f in _insert_plan(model, using)[1]:
-        target = f.target_field if f.is_relation else f
-        if target.get_internal_type() in _INTEGER_TYPES:
-            out.append(as_int8)
-        elif isinstance(f, models.JSONField):
-            out.append(as_orjson)
-        elif isinstance(target, models.FloatField):
-            out.append(as_float8)
-        else:
-            out.append(None)
-    return tuple(out)
-
+    target = field.target_field if field.is_relation else field
+    if target.get_internal_type() in _INTEGER_TYPES:
+        return as_int8
+    if isinstance(field, models.JSONField):
+        return as_orjson
+    if isinstance(target, models.FloatField):
+        return as_float8
+    return None
 
 
 def _shortcut(field: models.Field[Any, Any], connection: Any) -> tuple[Any, Any] | None:
@@ -152,27 +146,30 @@ def _shortcut(field: models.Field[Any, Any], connection: Any) -> tuple[Any, Any]
 
 
 @functools.cache
-def _columns_postgresql(model: type[models.Model], using: str) -> tuple[tuple[models.Field[Any, Any], str, Any, Any], ...]:
+def _columns_postgresql(model: type[models.Model], using: str) -> tuple[tuple[models.Field[Any, Any], str, Any, Any, Any], ...]:
+    """Per column: the field, its attribute, the shortcut's (test, wrap) and the server conversion."""
     out = []
     for f in _insert_plan(model, using)[1]:
         shortcut = _shortcut(f, connections[using])
-        out.append((f, f.attname, *(shortcut or (None, None))))
+        out.append((f, f.attname, *(shortcut or (None, None)), _server_conversion(f)))
     return tuple(out)
 
 
 def _row_postgresql(obj: models.Model, connection: Any) -> list[Any]:
-    """The INSERT parameters of one instance, as `get_db_prep_save(pre_save(...))` builds them —
-    without Django's conversion calls (~40 % of building them) for values they pass through."""
+    """The bound INSERT parameters of one instance: `get_db_prep_save(pre_save(...))` — without
+    Django's conversion calls (~40 % of building them) for values they pass through — then the
+    column's server conversion."""
     row = []
-    for field, attname, passes, wrap in _columns_postgresql(type(obj), connection.alias):
+    for field, attname, passes, wrap, convert in _columns_postgresql(type(obj), connection.alias):
         if passes is None:
-            row.append(field.get_db_prep_save(field.pre_save(obj, True), connection))
-            continue
-        value = getattr(obj, attname)  # these classes' pre_save (no auto_now) reads the attribute
-        if passes(value):
-            row.append(value if wrap is None else wrap(value))
+            value = field.get_db_prep_save(field.pre_save(obj, True), connection)
         else:
-            row.append(field.get_db_prep_save(value, connection))
+            value = getattr(obj, attname)  # these classes' pre_save (no auto_now) reads the attribute
+            if passes(value):
+                value = value if wrap is None else wrap(value)
+            else:
+                value = field.get_db_prep_save(value, connection)
+        row.append(value if convert is None else convert(value))
     return row
 
 
@@ -194,23 +191,18 @@ def insert_new(*objs: models.Model, using: str = "default") -> None:
         if not obj._state.adding:
             raise ValueError(f"insert_new inserts new rows only; {obj!r} is already saved")
     plans = [_insert_plan(type(obj), using) for obj in objs]
-    single = one_statement(using)
-    if single:
-        rows = [_row_postgresql(obj, connection) for obj in objs]
+    returned: list[Any] = [None] * len(objs)
+    if one_statement(using):
+        sql, returning = _combined(tuple(type(obj) for obj in objs), using)
+        keys = _execute_prepared(connection, sql, [v for obj in objs for v in _row_postgresql(obj, connection)])
+        for position, i in enumerate(returning):
+            returned[i] = (keys[position],)
     else:
-        rows = [[f.get_db_prep_save(f.pre_save(obj, True), connection) for f in fields] for obj, (_, fields, _) in zip(objs, plans, strict=True)]
-    if single:
-        statements = []
-        for obj, (sql, _, _), row in zip(objs, plans, rows, strict=True):
-            conversions = _server_conversions(type(obj), using)
-            statements.append((sql, [v if c is None else c(v) for c, v in zip(conversions, row, strict=True)]))
-        returned = _one_statement(connection, tuple(type(obj) for obj in objs), statements)
-    else:
-        returned = []
         with connection.cursor() as cursor:
-            for (sql, _, auto_pk), row in zip(plans, rows, strict=True):
-                cursor.execute(sql, row)
-                returned.append(cursor.fetchone() if auto_pk is not None else None)
+            for i, (obj, (sql, fields, auto_pk)) in enumerate(zip(objs, plans, strict=True)):
+                cursor.execute(sql, [f.get_db_prep_save(f.pre_save(obj, True), connection) for f in fields])
+                if auto_pk is not None:
+                    returned[i] = cursor.fetchone()
     for obj, (_, _, auto_pk), row in zip(objs, plans, returned, strict=True):
         if auto_pk is not None:
             setattr(obj, auto_pk.attname, auto_pk.to_python(row[0]))
@@ -232,7 +224,8 @@ def _combined(model_types: tuple[type[models.Model], ...], using: str) -> tuple[
         ctes.append(f"s{i} AS ({sql})")
         if auto_pk is not None:
             returning.append(i)
-    keys = ", ".join(f"(SELECT {quote(plans[i][2].column)} FROM s{i})" for i in returning) or "1"
+    # names from model metadata, values bound
+    keys = ", ".join(f"(SELECT {quote(plans[i][2].column)} FROM s{i})" for i in returning) or "1"  # noqa: S608
     return f"WITH {', '.join(ctes)} SELECT {keys}", tuple(returning)
 
 
@@ -268,12 +261,19 @@ def select_one(sql: str, params: list[Any], *, using: str = "default") -> tuple[
         with connection.cursor() as cursor:
             cursor.execute(sql, params)
             return cursor.fetchone()
+    return _execute_prepared(connection, sql, params)
+
+
+def _execute_prepared(connection: Any, sql: str, params: list[Any]) -> tuple[Any, ...] | None:
+    """Execute one fixed statement on Django's psycopg connection as a server-side prepared
+    statement (its %s conversion memoised) and return its first row, if it returns rows; with
+    Django's error translation, and recorded as Django's debug cursor records statements."""
     connection.ensure_connection()
     connection.validate_no_broken_transaction()
     started = time.monotonic()
     with connection.wrap_database_errors, _cursor_class()(connection.connection) as cursor:
         cursor.execute(_encoded(sql), params, prepare=True)
-        row = cursor.fetchone()
+        row = cursor.fetchone() if cursor.description is not None else None
     _record(connection, sql, params, time.monotonic() - started)
     return row
 
@@ -290,24 +290,3 @@ def _record(connection: Any, sql: str, params: Any, duration: float) -> None:
 @functools.cache
 def _encoded(sql: str) -> bytes:  # the same bytes object each time: its hash is computed once
     return sql.encode()
-
-
-def _one_statement(
-    connection: Any, model_types: tuple[type[models.Model], ...], statements: list[tuple[str, list[Any]]]
-) -> list[Any]:
-    """Execute the INSERTs as one prepared statement on Django's psycopg connection; returns each
-    statement's auto key row (None for statements without one)."""
-    sql, returning = _combined(model_types, connection.alias)
-    params = [v for _, row in statements for v in row]
-    connection.ensure_connection()
-    connection.validate_no_broken_transaction()
-    started = time.monotonic()
-    with connection.wrap_database_errors:
-        with _cursor_class()(connection.connection) as cursor:
-            cursor.execute(_encoded(sql), params, prepare=True)
-            row = cursor.fetchone() if returning else None
-    out: list[Any] = [None] * len(statements)
-    for position, i in enumerate(returning):
-        out[i] = (row[position],)
-    _record(connection, sql, params, time.monotonic() - started)
-    return out

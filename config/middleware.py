@@ -91,5 +91,5 @@ def _static_csp() -> tuple[tuple[str, str, tuple[str, ...], str], ...]:
 
 @receiver(setting_changed)
 def _csp_setting_changed(*, setting: str, **kwargs: object) -> None:
-    if setting.startswith("CONTENT_SECURITY_POLICY") or setting == "DEBUG":
+    if setting.startswith("CONTENT_SECURITY_POLICY"):
         _static_csp.cache_clear()

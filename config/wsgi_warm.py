@@ -8,8 +8,8 @@ request (`config.warmup`). gunicorn uses `config.wsgi` with the same warm-up in 
 
 import logging
 
-from config.wsgi import application
 from config.warmup import warm_worker
+from config.wsgi import application
 
 warm_worker(logging.getLogger("verdict.server"))
 

@@ -170,29 +170,29 @@ class DecisionCreateIn(StrictSerializer):
 # errors. So the contract, the errors and the OpenAPI schema stay DRF's; a test compares the two
 # paths on thousands of valid and mutated requests.
 
-_APPLICANT_FIELDS = frozenset(ApplicantIn._declared_fields)
-_LOAN_FIELDS = frozenset(LoanIn._declared_fields)
-_TOP_FIELDS = frozenset(DecisionCreateIn._declared_fields)
+_TOP = DecisionCreateIn._declared_fields  # the declared (unbound) fields: their bounds and choices
+_APPLICANT = ApplicantIn._declared_fields
+_LOAN = LoanIn._declared_fields
+_APPLICANT_REQUIRED = frozenset(name for name, f in _APPLICANT.items() if f.required)
 _SLUG = re.compile(r"^[-a-zA-Z0-9_]+$")  # DRF's SlugField
 _POSTCODE_FIELD = re.compile(POSTCODE_INPUT)  # RegexField's validator: re.search
 _ISO_DATE = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")
 _CENT = Decimal("0.01")
-_CHOICES = {
-    "residential_status": frozenset(m.value for m in ResidentialStatus),
-    "employment_status": frozenset(m.value for m in EmploymentStatus),
-    "purpose": frozenset(m.value for m in LoanPurpose),
-}
 
 
 class _NotCanonical(Exception):
     pass
 
 
-def _text(value: Any, max_length: int, *, blank: bool = False) -> str:
+def _text(value: Any, field: serializers.CharField) -> str:
     """A CharField's value when trimming, null and surrogate checks would change nothing."""
-    if type(value) is not str or len(value) > max_length or value != value.strip() or (not value and not blank):
-        raise _NotCanonical
-    if "\x00" in value:
+    if (
+        type(value) is not str
+        or len(value) > field.max_length  # type: ignore[operator]
+        or value != value.strip()
+        or (not value and not field.allow_blank)
+        or "\x00" in value
+    ):
         raise _NotCanonical
     try:
         value.encode()  # lone surrogates do not encode
@@ -201,8 +201,9 @@ def _text(value: Any, max_length: int, *, blank: bool = False) -> str:
     return value
 
 
-def _integer(value: Any, low: int, high: int) -> int:
-    if type(value) is not int or not low <= value <= high:  # not bool: DRF refuses True
+def _integer(value: Any, field: serializers.IntegerField) -> int:
+    # not a bool: DRF refuses True
+    if type(value) is not int or not field.min_value <= value <= field.max_value:  # type: ignore[operator]
         raise _NotCanonical
     return value
 
@@ -213,18 +214,26 @@ def _boolean(value: Any) -> bool:
     return value
 
 
-def _choice(value: Any, name: str) -> str:
-    if type(value) is not str or value not in _CHOICES[name]:
+def _choice(value: Any, field: serializers.ChoiceField) -> Any:
+    if type(value) is not str or value not in field.choice_strings_to_values:
         raise _NotCanonical
-    return value
+    return field.choice_strings_to_values[value]
 
 
-def _money(value: Any, pattern: re.Pattern[str]) -> Decimal:
+def _money(value: Any, field: MoneyField) -> Decimal:
     """A decimal string the field's pattern accepts: within its bounds, at most two decimals, so
     DRF's quantize to the cent is exact."""
-    if type(value) is not str or not pattern.fullmatch(value):
+    if type(value) is not str or not field.pattern.fullmatch(value):
         raise _NotCanonical
     return Decimal(value).quantize(_CENT)
+
+
+def _checked(method: Any, value: Any) -> Any:
+    """One of ApplicantIn's own `validate_<field>` methods (they use no serializer state)."""
+    try:
+        return method(None, value)
+    except serializers.ValidationError:
+        raise _NotCanonical from None
 
 
 def decision_input_fast(data: Any) -> dict[str, Any] | None:
@@ -232,58 +241,59 @@ def decision_input_fast(data: Any) -> dict[str, Any] | None:
     import datetime as dt
 
     try:
-        if type(data) is not dict or not data.keys() <= _TOP_FIELDS:
+        if type(data) is not dict or not data.keys() <= _TOP.keys():
             raise _NotCanonical
         a, loan = data["applicant"], data["loan"]
-        if type(a) is not dict or type(loan) is not dict or a.keys() - {"bankrupt_or_iva"} != _APPLICANT_FIELDS - {
-            "bankrupt_or_iva"
-        } or loan.keys() != _LOAN_FIELDS:
+        if (
+            type(a) is not dict
+            or type(loan) is not dict
+            or not _APPLICANT_REQUIRED <= a.keys() <= _APPLICANT.keys()
+            or loan.keys() != _LOAN.keys()
+        ):
             raise _NotCanonical
-        product = _text(data["product"], 40)
+        product = _text(data["product"], _TOP["product"])
         if not _SLUG.match(product):
             raise _NotCanonical
         birth = a["date_of_birth"]
         if type(birth) is not str or not _ISO_DATE.match(birth):
             raise _NotCanonical
         try:
-            date_of_birth = dt.date.fromisoformat(birth)
+            date_of_birth = _checked(ApplicantIn.validate_date_of_birth, dt.date.fromisoformat(birth))
         except ValueError:
             raise _NotCanonical from None
-        today = dt.date.today()
-        if date_of_birth > today or date_of_birth.year < today.year - 120:
+        postcode = _text(a["postcode"], _APPLICANT["postcode"])  # type: ignore[arg-type]
+        if not _POSTCODE_FIELD.search(postcode):
             raise _NotCanonical
-        postcode = _text(a["postcode"], 10)
-        if not _POSTCODE_FIELD.search(postcode) or not UK_POSTCODE.match(postcode.upper()):
-            raise _NotCanonical
-        money = MoneyField.pattern
+        f = _APPLICANT
         return {
             "product": product,
-            "reference": _text(data.get("reference", ""), 64, blank=True),
+            "reference": _text(data.get("reference", _TOP["reference"].default), _TOP["reference"]),
             "applicant": {
-                "first_name": _text(a["first_name"], 100),
-                "last_name": _text(a["last_name"], 100),
+                "first_name": _text(a["first_name"], f["first_name"]),
+                "last_name": _text(a["last_name"], f["last_name"]),
                 "date_of_birth": date_of_birth,
-                "postcode": postcode.upper(),
+                "postcode": _checked(ApplicantIn.validate_postcode, postcode),
                 "uk_resident": _boolean(a["uk_resident"]),
-                "residential_status": _choice(a["residential_status"], "residential_status"),
-                "months_at_address": _integer(a["months_at_address"], 0, 1200),
-                "employment_status": _choice(a["employment_status"], "employment_status"),
-                "months_in_employment": _integer(a["months_in_employment"], 0, 1200),
-                "annual_income": _money(a["annual_income"], money),
-                "monthly_expenditure": _money(a["monthly_expenditure"], money),
-                "existing_debt": _money(a["existing_debt"], money),
-                "monthly_debt_payments": _money(a["monthly_debt_payments"], money),
-                "dependants": _integer(a["dependants"], 0, 20),
-                "bankrupt_or_iva": _boolean(a.get("bankrupt_or_iva", False)),
+                "residential_status": _choice(a["residential_status"], f["residential_status"]),
+                "months_at_address": _integer(a["months_at_address"], f["months_at_address"]),
+                "employment_status": _choice(a["employment_status"], f["employment_status"]),
+                "months_in_employment": _integer(a["months_in_employment"], f["months_in_employment"]),
+                "annual_income": _money(a["annual_income"], f["annual_income"]),
+                "monthly_expenditure": _money(a["monthly_expenditure"], f["monthly_expenditure"]),
+                "existing_debt": _money(a["existing_debt"], f["existing_debt"]),
+                "monthly_debt_payments": _money(a["monthly_debt_payments"], f["monthly_debt_payments"]),
+                "dependants": _integer(a["dependants"], f["dependants"]),
+                "bankrupt_or_iva": _boolean(a.get("bankrupt_or_iva", f["bankrupt_or_iva"].default)),
             },
             "loan": {
-                "amount": _money(loan["amount"], LoanAmountField.pattern),
-                "term_months": _integer(loan["term_months"], 1, 600),
-                "purpose": _choice(loan["purpose"], "purpose"),
+                "amount": _money(loan["amount"], _LOAN["amount"]),
+                "term_months": _integer(loan["term_months"], _LOAN["term_months"]),
+                "purpose": _choice(loan["purpose"], _LOAN["purpose"]),
             },
         }
     except (_NotCanonical, KeyError):
         return None
+
 
 class ReasonOut(serializers.Serializer):
     code = serializers.CharField()

@@ -158,12 +158,13 @@ def decision_create(
     """Decide an application and persist everything needed to reconstruct the decision.
 
     Idempotent per (client, key): the same body returns the stored decision; a different body is
-    refused with 422. `request_body` is the parsed JSON body: its numbers are finite (the API's
-    parser refuses NaN and infinities), as the request hash's canonical JSON requires. Concurrent duplicates are stopped by the unique constraint, never by luck.
+    refused with 422. Concurrent duplicates are stopped by the unique constraint, never by luck.
+    `request_body` is the parsed JSON body: its numbers are finite (the API's parser refuses NaN
+    and infinities), as the request hash's canonical JSON requires.
     """
     started = started if started is not None else time.perf_counter()
     now = now or timezone.now()
-    # canonical_json's bytes, by orjson: the parser refuses NaN and infinities (decisioning/parsers.py)
+    # canonical_json's bytes, through orjson (finite numbers: see the docstring)
     request_hash = sha256_hex(canonical_json_bytes(request_body))
     if idempotency_key:
         existing = _existing_for_key(client=client, key=idempotency_key, request_hash=request_hash)
@@ -186,13 +187,14 @@ def decision_create(
 
     # An approval or decline writes three rows and nothing else: on PostgreSQL that is one
     # INSERT statement (config.db.insert_new), atomic by itself, so outside a caller's transaction
-    # it runs autocommitted — no BEGIN and COMMIT round trips. A referral also opens its review
-    # case (through the ORM, with its history) and so takes a transaction.
+    # it runs autocommitted — no BEGIN and COMMIT round trips. A referral takes two statements
+    # (its audit event records the review case's id, known only after the first) and so a
+    # transaction.
     alone = result.outcome != Outcome.REFER and not connection.in_atomic_block and one_statement()
     try:
         with contextlib.nullcontext() if alone else transaction.atomic():
-            # Built in memory and inserted with prebuilt, prepared statements in one pipeline
-            # (config/db.py): the ORM's per-call INSERT compilation was a tenth of a decision's CPU.
+            # Built in memory and inserted with prebuilt, prepared statements (config/db.py): the
+            # ORM's per-call INSERT compilation was a tenth of a decision's CPU.
             app_row = Application(
                 client=client,
                 product=product,

@@ -40,7 +40,6 @@ from rest_framework.throttling import SimpleRateThrottle
 
 from decisioning.models import IntegrationClient
 
-
 SYNC_SECONDS = 0.25
 SYNC_EVERY = 32
 EXACT_ABOVE = 0.5

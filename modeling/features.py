@@ -502,7 +502,7 @@ def build_vector(app: ApplicationData, signals: Signals, *, as_of: dt.date) -> F
 
 
 #: The features whose functions read the loan's amount or term — what a counterfactual hint varies.
-#: tests/modeling/test_features.py checks this set against the functions on varied applications.
+#: tests/modeling/test_feature_catalogue.py checks this set against the functions on varied loans.
 LOAN_FEATURES = frozenset({"loan_to_income", "monthly_repayment", "disposable_income", "term_months"})
 _LOAN_INDICES = tuple(i for i, name in enumerate(FEATURE_NAMES) if name in LOAN_FEATURES)
 

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import itertools
 import json
 
 import numpy as np
@@ -137,7 +138,7 @@ class FlatForest:
                     continue
                 path = path + [nid] * (self._depth + 1 - len(path))  # a leaf is its own child
                 acc = table[nid]
-                for node, child in zip(path[:-1], path[1:], strict=True):
+                for node, child in itertools.pairwise(path):
                     f = feature[node]
                     acc[f] = np.float32(acc[f] + np.float32(mean[child] - mean[node]))
         return table

@@ -264,13 +264,6 @@ def case_build(*, decision: Decision, now: dt.datetime) -> ReviewCase:
     )
 
 
-def case_open(*, decision: Decision, now: dt.datetime) -> ReviewCase:
-    """Open (save) the review case of a saved, referred decision; inside the caller's transaction."""
-    case = case_build(decision=decision, now=now)
-    case.save(force_insert=True)
-    return case
-
-
 def case_open_appeal(
     *, actor: Any, decision: Decision, rationale: str, now: dt.datetime | None = None
 ) -> ReviewCase:

@@ -457,7 +457,6 @@ SERVICES = [
 NOT_STATE_CHANGES = {
     "decisioning.services.decision_payload": "pure: the JSON columns of a result",
     "reviews.services.case_build": "pure: an unsaved case; decision_create writes it and records it in decision.created",
-    "reviews.services.case_open": "only inside decision_create (tests); recorded in its decision.created event",
     "reviews.services.case_priority": "pure computation",
     "reviews.services.needs_second_approval": "pure check",
     "reviews.services.has_sanctions_hit": "pure check",

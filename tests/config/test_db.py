@@ -174,13 +174,14 @@ def test_select_one_reads_a_row_or_none_on_either_path(product: Product, client_
 def test_postgresql_parameters_are_what_get_db_prep_save_builds(
     product: Product, client_obj: IntegrationClient, over: dict[str, Any]
 ) -> None:
-    """The shortcut for values Django's conversion returns unchanged builds exactly the parameters
-    `get_db_prep_save(pre_save(...))` builds, value and type, for every hot-path model."""
+    """The shortcut for values Django's conversion returns unchanged binds exactly the parameters
+    `get_db_prep_save(pre_save(...))` and the column's server conversion bind, value and type, for
+    every hot-path model."""
     import warnings
 
     from django.db import connection
 
-    from config.db import _insert_plan, _row_postgresql
+    from config.db import _columns_postgresql, _row_postgresql
     from reviews.models import ReviewCase
 
     if connection.vendor != "postgresql":
@@ -193,7 +194,10 @@ def test_postgresql_parameters_are_what_get_db_prep_save_builds(
     for obj in (app, decision, case, event):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)  # a naive datetime, on purpose
-            expected = [f.get_db_prep_save(f.pre_save(obj, True), connection) for f in _insert_plan(type(obj), "default")[1]]
+            expected = [
+                (lambda v: v if convert is None else convert(v))(f.get_db_prep_save(f.pre_save(obj, True), connection))
+                for f, _, _, _, convert in _columns_postgresql(type(obj), "default")
+            ]
             got = _row_postgresql(obj, connection)
         assert [(type(v), v if not hasattr(v, "obj") else v.obj) for v in got] == [
             (type(v), v if not hasattr(v, "obj") else v.obj) for v in expected

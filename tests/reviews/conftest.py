@@ -18,7 +18,7 @@ from audit.services import Actor, audit_record
 from decisioning.engine.policy import BUILTIN_POLICY
 from decisioning.models import Application, Decision, IntegrationClient, Product
 from reviews.models import ReviewCase
-from reviews.services import case_open
+from reviews.services import case_build
 
 _seq = itertools.count(1)
 
@@ -132,7 +132,9 @@ def make_decision(
             request_hash=f"{n:064d}",
             created_at=now,
         )
-        case = case_open(decision=decision, now=now) if outcome == "refer" else None
+        case = case_build(decision=decision, now=now) if outcome == "refer" else None
+        if case is not None:
+            case.save(force_insert=True)
         audit_record(
             actor=Actor.for_client(client),
             event_type="decision.created",
