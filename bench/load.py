@@ -14,7 +14,10 @@ What it does:
    falls behind shows its queueing delay instead of hiding it (no coordinated omission);
 4. per rate: P50/P95/P99/max latency, achieved throughput, errors, server and client CPU;
 5. the floor in the same run: one bare model predict plus one insert of a decision-shaped row;
-6. bench/out/load.json and bench/out/load.svg (latency against rate).
+6. the HTTP floor: the same server, settings and generator serving an app that does no work
+   (bench/http_floor_app.py) at 100/s — what any answer costs here before Verdict does anything;
+   and a CPU calibration (a fixed pure-Python workload), so runs on different VMs compare;
+7. bench/out/load.json and bench/out/load.svg (latency against rate).
 
 Only 127.0.0.1 is ever contacted; every phase is bounded in requests and time.
 """
@@ -44,6 +47,7 @@ from bench.service import (  # noqa: E402  (after the path set-up, so `python be
     Phase,
     bench_env,
     children_of,
+    cpu_calibration_ms,
     percentiles,
     prepare,
     proc_cpu_seconds,
@@ -134,6 +138,29 @@ def measure_floor(env: dict[str, str]) -> dict[str, float]:
     if result.returncode != 0:
         sys.exit(f"floor measurement failed:\n{result.stderr[-3000:]}")
     return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def measure_http_floor(env: dict[str, str], args: argparse.Namespace, bodies: list[bytes]) -> dict:
+    """The same server, settings and load generator at 100/s against bench/http_floor_app.py, an
+    app that does no work: the latency and server CPU every answer costs on this machine."""
+    rate, duration = 100.0, min(args.duration, 10.0)
+    server = start_server(env, port=args.port, workers=args.workers, threads=args.threads, server=args.server,
+                          app="bench.http_floor_app:application")
+    try:
+        pids = [server.pid, *children_of(server.pid)]
+        run_phase(50.0, 2.0, bodies, 0, args.port, "-", pids, args.clients)
+        phase = run_phase(rate, duration, bodies, 0, args.port, "-", pids, args.clients)
+    finally:
+        stop_server(server)
+    sent = len(phase.latencies_ms)
+    lat = percentiles(phase.latencies_ms)
+    out = {"rate": rate, "duration_s": duration, "errors": phase.errors,
+           "latency_ms": {k: round(v, 2) for k, v in lat.items()},
+           "server_cpu_ms_per_request": round(1000 * phase.server_cpu / sent, 3) if sent else None}
+    print(f"HTTP floor (same server and generator, an app that does no work) at {rate:.0f}/s: P50 {lat['p50']:.2f}  "
+          f"P95 {lat['p95']:.2f}  P99 {lat['p99']:.2f} ms  server CPU {out['server_cpu_ms_per_request']} ms/request",
+          flush=True)
+    return out
 
 
 def chart(results: list[dict], path: Path) -> None:
@@ -270,6 +297,9 @@ def main() -> int:
     floor = measure_floor(env)
     print(f"floor (bare predict + one decision-row insert): P50 {floor['p50']:.2f} ms  P95 {floor['p95']:.2f} ms  "
           f"CPU {floor['cpu_ms']:.2f} ms", flush=True)
+    http_floor = None if args.smoke else measure_http_floor(env, args, bodies)
+    calibration = cpu_calibration_ms()
+    print(f"CPU calibration: {calibration:.1f} ms (a fixed pure-Python workload; lower is a faster machine)")
     by_rate = {r["rate"]: r for r in results}
     checks = {}
     if 100.0 in by_rate:
@@ -287,10 +317,11 @@ def main() -> int:
         checks["ge_300_per_s_with_p99_le_200ms"] = bool(sustained)
     report = {
         "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "machine": {"cpus": os.cpu_count(), "loadavg_before": os.getloadavg()},
+        "machine": {"cpus": os.cpu_count(), "loadavg_before": os.getloadavg(), "cpu_calibration_ms": round(calibration, 1)},
         "server": {"name": args.server, "workers": args.workers, "threads": args.threads},
         "results": results,
         "floor_ms": floor,
+        "http_floor": http_floor,
         "checks": checks,
     }
     name = "load-smoke" if args.smoke else "load"

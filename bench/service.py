@@ -124,17 +124,16 @@ def request_bodies(count: int, *, seed: int = 2026, prefix: str = "B") -> list[b
 
 
 def start_gunicorn(
-    env: dict[str, str], *, port: int, workers: int, threads: int
+    env: dict[str, str], *, port: int, workers: int, threads: int, app: str | None = None
 ) -> subprocess.Popen:
-    """gunicorn in its own process group; returns once /healthz answers (exits if it never does)."""
+    """gunicorn in its own process group; returns once /healthz answers (exits if it never does).
+    `app` replaces Verdict (and its production hooks) by another WSGI app, e.g. the HTTP floor's."""
     gunicorn = subprocess.Popen(
         [
             PY,
             "-m",
             "gunicorn",
-            "config.wsgi",
-            "-c",
-            "config/gunicorn.py",  # production settings and the per-worker cache warm-up
+            *([app] if app else ["config.wsgi", "-c", "config/gunicorn.py"]),  # production settings, warm-up
             "-k",
             "gthread",
             "-w",
@@ -172,12 +171,13 @@ def _wait_healthy(server: subprocess.Popen, port: int, name: str) -> subprocess.
 
 
 def start_granian(
-    env: dict[str, str], *, port: int, workers: int, threads: int
+    env: dict[str, str], *, port: int, workers: int, threads: int, app: str | None = None
 ) -> subprocess.Popen:
     """granian as in production (README "Production"): WSGI, the warmed entry point
-    `config.wsgi_warm`, `threads` blocking threads per worker; returns once /healthz answers."""
+    `config.wsgi_warm`, `threads` blocking threads per worker; returns once /healthz answers.
+    `app` serves another WSGI app with the same settings (the HTTP floor's)."""
     cmd = [
-        str(Path(PY).with_name("granian")), "--interface", "wsgi", "config.wsgi_warm:application",
+        str(Path(PY).with_name("granian")), "--interface", "wsgi", app or "config.wsgi_warm:application",
         "--workers", str(workers), "--blocking-threads", str(threads), "--runtime-threads", "1",
         "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning", "--no-ws",
     ]
@@ -185,11 +185,32 @@ def start_granian(
 
 
 def start_server(
-    env: dict[str, str], *, port: int, workers: int, threads: int, server: str = "granian"
+    env: dict[str, str], *, port: int, workers: int, threads: int, server: str = "granian",
+    app: str | None = None,
 ) -> subprocess.Popen:
     """The production web server: granian (default) or gunicorn (the supported alternative)."""
     start = {"granian": start_granian, "gunicorn": start_gunicorn}[server]
-    return start(env, port=port, workers=workers, threads=threads)
+    return start(env, port=port, workers=workers, threads=threads, app=app)
+
+
+def cpu_calibration_ms(repeats: int = 7) -> float:
+    """Milliseconds of a fixed pure-Python workload (median of `repeats`): how fast this machine
+    runs Python now, so that bench reports from different VMs, or one VM's slow and fast hours,
+    can be compared (session 5's VM took ~3.5× session 4's time for the same decision)."""
+
+    def work() -> int:
+        table: dict[str, int] = {}
+        for i in range(60_000):
+            key = f"k{i % 997}"
+            table[key] = table.get(key, 0) + i * i % 7
+        return sum(sorted(table.values()))
+
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        work()
+        times.append((time.perf_counter() - t0) * 1000)
+    return statistics.median(times)
 
 
 def stop_process_group(

@@ -1,0 +1,24 @@
+"""The HTTP floor of the load bench (issue 11): a WSGI app that does no work.
+
+Served by the same web server, worker and thread settings as the decision API and driven by the
+same load generator, it measures what any answer costs on this machine before Verdict does
+anything: the generator's own scheduling, loopback TCP, the server's HTTP parsing and its hand-off
+to a Python thread. It reads the request body and answers 201 with a body the size of a decision's.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from typing import Any
+
+# a decision's response is 0.5–1.1 KB of JSON (approve ~490 bytes, decline ~610, refer ~1,000)
+BODY = b'{"padding":"' + b"x" * 700 + b'"}'
+
+
+def application(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+    if environ.get("PATH_INFO") == "/healthz":
+        start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", "2")])
+        return [b"ok"]
+    environ["wsgi.input"].read(int(environ.get("CONTENT_LENGTH") or 0))
+    start_response("201 Created", [("Content-Type", "application/json"), ("Content-Length", str(len(BODY)))])
+    return [BODY]
