@@ -38,6 +38,7 @@ from django.core.cache.backends.redis import RedisCache
 from rest_framework.request import Request
 from rest_framework.throttling import SimpleRateThrottle
 
+from config.redis import pipeline_for
 from decisioning.models import IntegrationClient
 
 SYNC_SECONDS = 0.25
@@ -124,12 +125,13 @@ class ClientRateThrottle(SimpleRateThrottle):
         """This window's count after adding `add` requests, and the previous window's count after
         adding `add_previous` (requests this process counted there but had not yet sent)."""
         backend = caches[DEFAULT_CACHE_ALIAS] if self.cache is default_cache else self.cache  # not the proxy
+        pipe = None
         if isinstance(backend, RedisCache):
+            now_key = backend.make_and_validate_key(current_key)
+            pipe = pipeline_for(backend, now_key)
+        if pipe is not None:
             # One round trip: INCR + EXPIRE + GET in a pipeline (Django's incr() is EXISTS + INCR).
             # Django's Redis cache stores ints unpickled, so cache.get() reads these keys too.
-            now_key = backend.make_and_validate_key(current_key)
-            client = backend._cache.get_client(now_key, write=True)
-            pipe = client.pipeline(transaction=False)
             pipe.incr(now_key, add)
             pipe.expire(now_key, 2 * self.duration + 1)  # read as "previous" by the next window
             then_key = backend.make_and_validate_key(previous_key)

@@ -21,6 +21,7 @@ from django.core.cache.backends.redis import RedisCache
 from django.utils.crypto import salted_hmac
 
 from audit.canonical import canonical_json
+from config.redis import pipeline_for
 from decisioning.engine.types import ApplicationData
 from decisioning.signals.breaker import CircuitBreaker, CircuitOpen
 from decisioning.signals.providers import SignalProvider, request_payload
@@ -97,10 +98,9 @@ class GuardedCache:
 
         def count() -> int:
             backend = caches[DEFAULT_CACHE_ALIAS]
-            if isinstance(backend, RedisCache):
+            raw = backend.make_and_validate_key(key) if isinstance(backend, RedisCache) else key
+            if (pipe := pipeline_for(backend, raw)) is not None:
                 # One round trip: INCR, and EXPIRE NX so only the first pull starts the window.
-                raw = backend.make_and_validate_key(key)
-                pipe = backend._cache.get_client(raw, write=True).pipeline(transaction=False)
                 pipe.incr(raw)
                 pipe.expire(raw, limit.window_seconds, nx=True)
                 return int(pipe.execute()[0])
