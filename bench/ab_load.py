@@ -58,7 +58,7 @@ def main() -> int:
             server = start_server(env, port=port, workers=workers, threads=threads, server=args.server)
             servers.append((f"{workers}x{threads}", port, server, [server.pid, *children_of(server.pid)]))
         index = 0
-        for name, port, _server, pids in servers:  # warm each: connections, caches, code paths
+        for _name, port, _server, pids in servers:  # warm each: connections, caches, code paths
             run_phase(50.0, 3.0, bodies, index, port, token, pids, args.clients)
             index += 150
         latencies: dict[str, list[float]] = {s[0]: [] for s in servers}

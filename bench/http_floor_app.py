@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import Any
 
-# a decision's response is 0.5–1.1 KB of JSON (approve ~490 bytes, decline ~610, refer ~1,000)
+# a decision's response is 0.5 to 1.1 KB of JSON (approve ~490 bytes, decline ~610, refer ~1,000)
 BODY = b'{"padding":"' + b"x" * 700 + b'"}'
 
 

@@ -196,7 +196,7 @@ def start_server(
 def cpu_calibration_ms(repeats: int = 7) -> float:
     """Milliseconds of a fixed pure-Python workload (median of `repeats`): how fast this machine
     runs Python now, so that bench reports from different VMs, or one VM's slow and fast hours,
-    can be compared (session 5's VM took ~3.5× session 4's time for the same decision)."""
+    can be compared (session 5's VM took ~3.5 times session 4's time for the same decision)."""
 
     def work() -> int:
         table: dict[str, int] = {}

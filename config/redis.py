@@ -20,10 +20,9 @@ logger = logging.getLogger("verdict.cache")
 _warned = False
 
 
-def pipeline_for(backend: BaseCache, key: str) -> Any | None:
-    """A non-transactional pipeline on the client `backend` uses for `key` (a key already made
-    with `backend.make_and_validate_key`), or None: not Django's Redis cache, or its private
-    client accessor has changed."""
+def pipeline_for(backend: BaseCache, key: str) -> tuple[Any, str] | None:
+    """(a non-transactional pipeline on the client `backend` uses for `key`, the key as the cache
+    stores it), or None: not Django's Redis cache, or its private client accessor has changed."""
     global _warned
     if not isinstance(backend, RedisCache):
         return None
@@ -33,4 +32,5 @@ def pipeline_for(backend: BaseCache, key: str) -> Any | None:
             _warned = True
             logger.warning("Django's RedisCache has no _cache.get_client: counters use the public cache API")
         return None
-    return get_client(key, write=True).pipeline(transaction=False)
+    stored = backend.make_and_validate_key(key)
+    return get_client(stored, write=True).pipeline(transaction=False), stored

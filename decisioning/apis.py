@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 import time
 from decimal import Decimal
@@ -133,8 +134,6 @@ class ApplicantIn(StrictSerializer):
         return normalised
 
     def validate_date_of_birth(self, value: Any) -> Any:
-        import datetime as dt
-
         today = dt.date.today()
         if value > today:
             raise serializers.ValidationError("Must not be in the future.")
@@ -156,7 +155,6 @@ class DecisionCreateIn(StrictSerializer):
     )
     applicant = ApplicantIn()
     loan = LoanIn()
-
 
 
 # ---- the decision request's fast path -------------------------------------------------------------
@@ -238,8 +236,6 @@ def _checked(method: Any, value: Any) -> Any:
 
 def decision_input_fast(data: Any) -> dict[str, Any] | None:
     """`DecisionCreateIn`'s validated data for a canonical, valid request; None for anything else."""
-    import datetime as dt
-
     try:
         if type(data) is not dict or not data.keys() <= _TOP.keys():
             raise _NotCanonical

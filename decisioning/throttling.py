@@ -34,7 +34,6 @@ from typing import Any
 
 from django.core.cache import DEFAULT_CACHE_ALIAS, caches
 from django.core.cache import cache as default_cache
-from django.core.cache.backends.redis import RedisCache
 from rest_framework.request import Request
 from rest_framework.throttling import SimpleRateThrottle
 
@@ -125,11 +124,8 @@ class ClientRateThrottle(SimpleRateThrottle):
         """This window's count after adding `add` requests, and the previous window's count after
         adding `add_previous` (requests this process counted there but had not yet sent)."""
         backend = caches[DEFAULT_CACHE_ALIAS] if self.cache is default_cache else self.cache  # not the proxy
-        pipe = None
-        if isinstance(backend, RedisCache):
-            now_key = backend.make_and_validate_key(current_key)
-            pipe = pipeline_for(backend, now_key)
-        if pipe is not None:
+        if (found := pipeline_for(backend, current_key)) is not None:
+            pipe, now_key = found
             # One round trip: INCR + EXPIRE + GET in a pipeline (Django's incr() is EXISTS + INCR).
             # Django's Redis cache stores ints unpickled, so cache.get() reads these keys too.
             pipe.incr(now_key, add)

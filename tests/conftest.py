@@ -32,7 +32,7 @@ def trained_scorer() -> Any:
 
     end = dt.datetime(2026, 11, 1, tzinfo=dt.UTC)
     cases = generate(4000, seed=11, start=end - dt.timedelta(days=365), end=end)
-    X, y, ts = training_data(cases)
+    X, y, _ts = training_data(cases)
     from modeling.features import CATALOGUE
 
     result = train(X, y, feature_names=[f.name for f in CATALOGUE], seed=11, num_boost_round=60, n_bootstrap=4)
@@ -61,6 +61,21 @@ def _champion(trained_scorer: Any) -> Iterator[None]:
     forget()
     invalidate_policy_cache()
     hot_caches_clear()
+
+
+@pytest.fixture
+def clean_counters() -> Iterator[None]:
+    """An empty cache and no throttle counts pending in this process, before and after: for tests
+    of the throttle and the other Redis counters."""
+    from django.core.cache import cache
+
+    from decisioning.throttling import forget_local_counts
+
+    cache.clear()
+    forget_local_counts()
+    yield
+    cache.clear()
+    forget_local_counts()
 
 
 # ---- data --------------------------------------------------------------------------------------

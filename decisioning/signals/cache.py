@@ -17,7 +17,6 @@ from collections.abc import Iterable
 from typing import Any
 
 from django.core.cache import DEFAULT_CACHE_ALIAS, cache, caches
-from django.core.cache.backends.redis import RedisCache
 from django.utils.crypto import salted_hmac
 
 from audit.canonical import canonical_json
@@ -98,9 +97,9 @@ class GuardedCache:
 
         def count() -> int:
             backend = caches[DEFAULT_CACHE_ALIAS]
-            raw = backend.make_and_validate_key(key) if isinstance(backend, RedisCache) else key
-            if (pipe := pipeline_for(backend, raw)) is not None:
+            if (found := pipeline_for(backend, key)) is not None:
                 # One round trip: INCR, and EXPIRE NX so only the first pull starts the window.
+                pipe, raw = found
                 pipe.incr(raw)
                 pipe.expire(raw, limit.window_seconds, nx=True)
                 return int(pipe.execute()[0])

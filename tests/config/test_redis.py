@@ -17,7 +17,6 @@ from config.redis import pipeline_for
 from decisioning.signals.breaker import CircuitBreaker
 from decisioning.signals.cache import GuardedCache
 from decisioning.signals.registry import RateLimit
-from decisioning.throttling import forget_local_counts
 from tests.decisioning.test_throttling import Clock, Req, throttle
 
 needs_redis = pytest.mark.skipif(
@@ -25,13 +24,7 @@ needs_redis = pytest.mark.skipif(
 )
 
 
-@pytest.fixture(autouse=True)
-def _clean_cache() -> Any:
-    cache.clear()
-    forget_local_counts()
-    yield
-    cache.clear()
-    forget_local_counts()
+pytestmark = pytest.mark.usefixtures("clean_counters")
 
 
 class WithoutAccessor:
@@ -48,10 +41,10 @@ class WithoutAccessor:
 
 @needs_redis
 def test_the_accessor_exists_and_its_pipeline_is_one_round_trip() -> None:
-    backend = caches["default"]
-    key = backend.make_and_validate_key("probe")
-    pipe = pipeline_for(backend, key)
-    assert pipe is not None
+    found = pipeline_for(caches["default"], "probe")
+    assert found is not None
+    pipe, key = found
+    assert key == caches["default"].make_and_validate_key("probe")
     pipe.incr(key, 5)
     pipe.expire(key, 60)
     assert pipe.execute() == [5, True]

@@ -128,14 +128,12 @@ def test_it_refuses_applications_for_an_inactive_product(api: APIClient, product
     assert r.json()["code"] == "product_inactive"
 
 
+@pytest.mark.usefixtures("clean_counters")
 def test_it_throttles_per_client_with_retry_after(api: APIClient, other_api: APIClient, product: Any, settings: Any) -> None:
-    from django.core.cache import cache
     from rest_framework.settings import api_settings
 
-    from decisioning.throttling import ClientRateThrottle, forget_local_counts
+    from decisioning.throttling import ClientRateThrottle
 
-    cache.clear()
-    forget_local_counts()
     old = ClientRateThrottle.THROTTLE_RATES
     ClientRateThrottle.THROTTLE_RATES = {**api_settings.DEFAULT_THROTTLE_RATES, "client": "3/min"}
     try:
@@ -146,8 +144,6 @@ def test_it_throttles_per_client_with_retry_after(api: APIClient, other_api: API
         assert other_api.get("/api/v1/products").status_code == 200  # per client, not global
     finally:
         ClientRateThrottle.THROTTLE_RATES = old
-        cache.clear()
-        forget_local_counts()
 
 
 def test_unknown_api_paths_answer_json_404(api: APIClient) -> None:

@@ -9,7 +9,7 @@ from django.core.cache import cache, caches
 from django.core.cache.backends.redis import RedisCache
 
 from decisioning import throttling
-from decisioning.throttling import ClientRateThrottle, forget_local_counts
+from decisioning.throttling import ClientRateThrottle
 
 
 class Clock:
@@ -35,13 +35,7 @@ def throttle(rate: str, clock: Clock) -> ClientRateThrottle:
     return T()
 
 
-@pytest.fixture(autouse=True)
-def _clean_cache() -> Any:
-    cache.clear()
-    forget_local_counts()
-    yield
-    cache.clear()
-    forget_local_counts()
+pytestmark = pytest.mark.usefixtures("clean_counters")
 
 
 def test_it_allows_the_limit_then_refuses_with_retry_after() -> None:

@@ -34,7 +34,7 @@ def german_model(django_db_blocker: Any) -> dict[str, Any]:
 
 def test_it_trains_sensibly_on_the_public_data(german_model: dict[str, Any]) -> None:
     metrics = german_model["run"].data.metrics
-    # Published results on this data sit around AUC 0.75–0.80 with all columns; we map a subset.
+    # Published results on this data sit around AUC 0.75 to 0.80 with all columns; we map a subset.
     assert 0.68 < metrics["xgb_auc"] < 0.9
     assert 0.68 < metrics["lr_auc"] < 0.9
     assert german_model["run"].data.tags["csv"] == "german_credit.csv"
