@@ -18,6 +18,8 @@ batching its counts):
     PYTHONPATH=bench .venv/bin/python bench/ab_decision.py ab_throttle
 
 The garbage collector's start-up heap is frozen after the warm-up, as the web workers do.
+`--gap-ms 10` idles 10 ms before each decision: the same comparison with the caches as cold as the
+load bench's 100/s leaves them (on these VMs a decision costs ~1.5x the CPU paced; docs/performance.md).
 """
 
 from __future__ import annotations
@@ -43,6 +45,9 @@ def main() -> int:
     parser.add_argument("variants", help="importable module defining VARIANTS = {name: enable_function}")
     parser.add_argument("--rounds", type=int, default=30)
     parser.add_argument("--block", type=int, default=20, help="decisions per variant per round")
+    parser.add_argument("--gap-ms", type=float, default=0.0,
+                        help="idle time before each decision (10 = paced at ~100/s: measures the variants as "
+                             "the load bench's 100/s finds the machine, caches cold; 0 = back to back)")
     args = parser.parse_args()
 
     from bench.load import OUT, setup_django_on_bench_db
@@ -73,16 +78,22 @@ def main() -> int:
             decide()
     gc.collect()
     gc.freeze()
+    gap = args.gap_ms / 1000
     cpu: dict[str, list[float]] = collections.defaultdict(list)
     wall: dict[str, list[float]] = collections.defaultdict(list)
     for _ in range(args.rounds):
         for name, enable in variants.items():
             enable()
-            c0, w0 = time.thread_time(), time.perf_counter()
+            c_sum = w_sum = 0.0
             for _ in range(args.block):
+                if gap:
+                    time.sleep(gap)
+                c0, w0 = time.thread_time(), time.perf_counter()
                 decide()
-            cpu[name].append((time.thread_time() - c0) / args.block * 1000)
-            wall[name].append((time.perf_counter() - w0) / args.block * 1000)
+                c_sum += time.thread_time() - c0
+                w_sum += time.perf_counter() - w0
+            cpu[name].append(c_sum / args.block * 1000)
+            wall[name].append(w_sum / args.block * 1000)
     first = None
     for name in variants:
         mean = statistics.mean(cpu[name])
