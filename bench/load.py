@@ -57,6 +57,7 @@ from bench.service import (  # noqa: E402  (after the path set-up, so `python be
     percentiles,
     prepare,
     proc_cpu_seconds,
+    python_build,
     request_bodies,
     start_server,
     stop_server,
@@ -462,6 +463,9 @@ def main() -> int:
     http_floor = None if args.smoke else measure_http_floor(env, args, bodies)
     calibration = cpu_calibration_ms()
     print(f"CPU calibration: {calibration:.1f} ms (a fixed pure-Python workload; lower is a faster machine)")
+    build = python_build()
+    print(f"Python {build['version']} ({build['executable']}, libpython {build['libpython']}, configure flags "
+          f"{' '.join(build['configure_flags']) or 'without --enable-optimizations/--with-lto recorded'})")
     by_rate = {r["rate"]: r for r in results}
     checks = targets(results, floor)
     ratios = cost_ratios(by_rate.get(100.0), floor, inprocess)
@@ -469,7 +473,8 @@ def main() -> int:
         print(f"cost ratio {name.replace('_', ' ')}: {value:.2f}x")
     report = {
         "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "machine": {"cpus": os.cpu_count(), "loadavg_before": os.getloadavg(), "cpu_calibration_ms": round(calibration, 1)},
+        "machine": {"cpus": os.cpu_count(), "loadavg_before": os.getloadavg(), "cpu_calibration_ms": round(calibration, 1),
+                    "python": python_build()},
         "server": {"name": args.server, "workers": args.workers, "threads": args.threads},
         "results": results,
         "floor_ms": floor,

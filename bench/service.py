@@ -213,6 +213,30 @@ def cpu_calibration_ms(repeats: int = 7) -> float:
     return statistics.median(times)
 
 
+def python_build() -> dict[str, object]:
+    """The interpreter the bench (and the server it starts) runs on: its build matters as much as a
+    VM (session 6: Debian's CPython 3.11 — built with profile-guided optimisation, its executable
+    linked statically — ran the calibration ~20 % faster than pyenv's default build, which loads
+    libpython as a shared library and was configured without --enable-optimizations). Whether
+    libpython is shared is read from this process's memory map (Linux); the configure flags are
+    reported as recorded, which distribution builds that optimise in their own steps may not do."""
+    import platform
+    import sysconfig
+
+    try:
+        maps = Path("/proc/self/maps").read_text()
+        libpython = "shared" if "libpython" in maps else "static"
+    except OSError:
+        libpython = "unknown"
+    config_args = str(sysconfig.get_config_var("CONFIG_ARGS") or "")
+    return {
+        "version": platform.python_version(),
+        "executable": os.path.realpath(sys.executable),
+        "libpython": libpython,
+        "configure_flags": [f for f in ("--enable-optimizations", "--with-lto") if f in config_args],
+    }
+
+
 def stop_process_group(
     process: subprocess.Popen, *, sig: int = signal.SIGINT, timeout: float = 15
 ) -> None:
