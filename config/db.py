@@ -38,7 +38,7 @@ import uuid
 from typing import Any
 
 import orjson
-from django.db import connections, models
+from django.db import OperationalError, connections, models
 from django.db.models.fields import AutoFieldMixin
 
 _sql_logger = logging.getLogger("django.db.backends")
@@ -255,13 +255,32 @@ def _cursor_class() -> type:
 def select_one(sql: str, params: list[Any], *, using: str = "default") -> tuple[Any, ...] | None:
     """The first row of a fixed hot-path query (`%s` placeholders), or None. On PostgreSQL a
     server-side prepared statement with its conversion memoised, as `insert_new`'s INSERTs;
-    elsewhere, or with an execute wrapper installed, Django's cursor."""
+    elsewhere, or with an execute wrapper installed, Django's cursor.
+
+    It is a read, so when it is the request's first use of a connection that Django would
+    health-check (`CONN_HEALTH_CHECKS`), it *is* the health check: a connection found broken (a
+    database restarted or failed over since its last request) is replaced and the read asked again
+    once, and a read that succeeds spares the request Django's own `SELECT 1` round trip."""
     connection = connections[using]
     if connection.vendor != "postgresql" or connection.execute_wrappers:
         with connection.cursor() as cursor:
             cursor.execute(sql, params)
             return cursor.fetchone()
-    return _execute_prepared(connection, sql, params)
+    if not (connection.health_check_enabled and not connection.health_check_done and not connection.in_atomic_block):
+        return _execute_prepared(connection, sql, params)
+    had_connection = connection.connection is not None
+    try:
+        row = _execute_prepared(connection, sql, params)
+    except OperationalError:
+        # Asked again only on a connection that was open and is now found dead; not after a failed
+        # connect (a database down would cost two connect timeouts), not after a real error on a
+        # live connection (a statement timeout).
+        if not had_connection or connection.is_usable():
+            raise
+        connection.close()  # the next statement connects afresh
+        row = _execute_prepared(connection, sql, params)
+    connection.health_check_done = True
+    return row
 
 
 def _execute_prepared(connection: Any, sql: str, params: list[Any]) -> tuple[Any, ...] | None:

@@ -194,3 +194,100 @@ def test_a_one_statement_write_that_fails_leaves_no_row_behind(
     monkeypatch.setattr(services, "_existing_for_key", real_probe)
     assert api.post("/api/v1/decisions", application_body(reference="D2"), format="json").status_code == 201
     assert Application.objects.count() == 2
+
+
+def _terminate_backend_of(conn: Any) -> int:
+    """What a database restart or failover does to an idle pooled connection: its server process
+    ends. Returns the pid it had."""
+    import psycopg
+
+    pid = conn.connection.info.backend_pid
+    params = conn.get_connection_params()
+    with psycopg.connect(**{k: v for k, v in params.items() if k != "cursor_factory"}, autocommit=True) as admin:
+        admin.execute("SELECT pg_terminate_backend(%s)", [pid])
+    return pid
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_decision_on_a_connection_the_database_dropped_is_answered(api: APIClient, product: Any) -> None:
+    """A request's first statement, the Idempotency-Key probe, is its health check: a pooled
+    connection whose server went away since the last request is replaced and the read asked again,
+    so the decision is answered (201), not refused (503)."""
+    if not POSTGRES:
+        pytest.skip("CONN_HEALTH_CHECKS and the prepared probe are the PostgreSQL configuration")
+    from django.db import close_old_connections
+
+    assert api.post("/api/v1/decisions", application_body(reference="S0"), format="json",
+                    HTTP_IDEMPOTENCY_KEY="stale-0").status_code == 201
+    old_pid = _terminate_backend_of(connection)
+    close_old_connections()  # what Django does at the start of every request (the test client skips it)
+    r = api.post("/api/v1/decisions", application_body(reference="S1", first_name="Sid"), format="json",
+                 HTTP_IDEMPOTENCY_KEY="stale-1")
+    assert r.status_code == 201, r.content
+    assert connection.connection.info.backend_pid != old_pid  # on a new connection
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_probe_spares_the_request_djangos_health_check(product: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A successful first read proves the connection usable: Django does not send its own
+    `SELECT 1` before the request's next ORM query (referrals, the rule set's freshness check)."""
+    if not POSTGRES:
+        pytest.skip("CONN_HEALTH_CHECKS is the PostgreSQL configuration")
+    from django.db import close_old_connections
+
+    from config.db import select_one
+    from decisioning.models import Product
+
+    Product.objects.count()  # connected
+    close_old_connections()  # a new request: Django will health-check before the first cursor
+    assert connection.health_check_enabled and not connection.health_check_done
+    checks: list[bool] = []
+    real = connection.is_usable
+    monkeypatch.setattr(connection, "is_usable", lambda: checks.append(True) or real())
+    assert select_one('SELECT "code" FROM "decisioning_product" WHERE "code" = %s', [product.code]) == (product.code,)
+    assert Product.objects.filter(code=product.code).exists()
+    assert checks == []
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_probe_asks_again_only_for_a_connection_found_dead(product: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Not after a real error on a live connection (a statement timeout), and not after a failed
+    connect (a database that is down would cost two connect timeouts)."""
+    if not POSTGRES:
+        pytest.skip("CONN_HEALTH_CHECKS and the prepared probe are the PostgreSQL configuration")
+    from django.db import OperationalError, close_old_connections
+
+    import config.db
+    from config.db import select_one
+    from decisioning.models import Product
+
+    Product.objects.count()
+    close_old_connections()
+    with connection.cursor() as cursor:  # a live connection whose next statement times out
+        cursor.execute("SET statement_timeout = 50")
+    close_old_connections()
+    real, calls = config.db._execute_prepared, []
+
+    def counted(*args: Any) -> Any:
+        calls.append(args[1])
+        return real(*args)
+
+    monkeypatch.setattr(config.db, "_execute_prepared", counted)
+    with pytest.raises(OperationalError):
+        select_one("SELECT pg_sleep(%s)", [1])
+    assert len(calls) == 1
+    with connection.cursor() as cursor:
+        cursor.execute("SET statement_timeout = 0")
+
+    connection.close()  # no connection yet: the first statement connects, and that connect fails
+    connection.health_check_done = False
+
+    def refused(*args: Any) -> Any:
+        calls.append(args[1])
+        raise OperationalError("connection refused")
+
+    calls.clear()
+    monkeypatch.setattr(config.db, "_execute_prepared", refused)
+    with pytest.raises(OperationalError):
+        select_one('SELECT "code" FROM "decisioning_product" WHERE "code" = %s', [product.code])
+    assert len(calls) == 1
