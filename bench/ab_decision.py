@@ -26,11 +26,8 @@ from __future__ import annotations
 
 import argparse
 import collections
-import datetime as dt
 import gc
 import importlib
-import json
-import secrets
 import statistics
 import sys
 import time
@@ -50,27 +47,11 @@ def main() -> int:
                              "the load bench's 100/s finds the machine, caches cold; 0 = back to back)")
     args = parser.parse_args()
 
-    from bench.load import OUT, setup_django_on_bench_db
+    from bench.load import inprocess_decider, setup_django_on_bench_db
 
     setup_django_on_bench_db()
-    from django.test import Client
-
-    from decisioning.payloads import request_body
-    from modeling.synthetic import generate
-
     variants = importlib.import_module(args.variants).VARIANTS
-    token = (OUT / "var" / "demo_api_token").read_text().strip()
-    now = dt.datetime.now(dt.UTC)
-    total = args.rounds * args.block * len(variants) + 50 * len(variants)
-    cases = generate(total, seed=int(time.time()), start=now - dt.timedelta(days=1), end=now)
-    bodies = iter(json.dumps(request_body(c.app, product="personal-loan", reference=f"AB-{i}")) for i, c in enumerate(cases))
-    client = Client(HTTP_AUTHORIZATION=f"Token {token}", HTTP_HOST="127.0.0.1")
-
-    def decide() -> None:
-        r = client.post("/api/v1/decisions", next(bodies), content_type="application/json",
-                        HTTP_IDEMPOTENCY_KEY=secrets.token_hex(8))
-        if r.status_code != 201:
-            raise SystemExit(f"decision failed: {r.status_code} {r.content[:300]!r}")
+    decide = inprocess_decider(args.rounds * args.block * len(variants) + 50 * len(variants), prefix="AB")
 
     for enable in variants.values():  # warm every variant: model, policy, connections, code paths
         enable()

@@ -39,6 +39,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -152,26 +153,18 @@ print(json.dumps(out))
 
 
 INPROCESS_SCRIPT = r"""
-import gc, json, os, secrets, statistics, time
+import gc, json, os, statistics, time
 import django
 django.setup()
-from django.test import Client
-from bench.service import request_bodies
+from bench.load import inprocess_decider
 
-token = open(os.environ["BENCH_TOKEN_FILE"]).read().strip()
 n_b2b, paced_seconds = int(os.environ["BENCH_B2B"]), float(os.environ["BENCH_PACED_SECONDS"])
 n_paced = int(100 * paced_seconds)
-bodies = iter(request_bodies(100 + n_b2b + n_paced, seed=int(time.time()), prefix="IP"))
-client = Client(HTTP_AUTHORIZATION=f"Token {token}", HTTP_HOST="127.0.0.1")
+decide = inprocess_decider(100 + n_b2b + n_paced, prefix="IP")
 def once():
-    body = next(bodies)
     c0, t0 = time.thread_time(), time.perf_counter()
-    r = client.post("/api/v1/decisions", body, content_type="application/json",
-                    HTTP_IDEMPOTENCY_KEY=secrets.token_hex(8))
-    wall, cpu = (time.perf_counter() - t0) * 1000, (time.thread_time() - c0) * 1000
-    if r.status_code != 201:
-        raise SystemExit(f"in-process decision failed: {r.status_code} {r.content[:300]!r}")
-    return wall, cpu
+    decide()
+    return (time.perf_counter() - t0) * 1000, (time.thread_time() - c0) * 1000
 for _ in range(100):  # warm: model, rule set, connections, code paths
     once()
 gc.collect()
@@ -198,7 +191,7 @@ def measure_inprocess_decision(env: dict[str, str], *, back_to_back: int, paced_
     result = subprocess.run(
         [PY, "-c", INPROCESS_SCRIPT], cwd=ROOT,
         env={**env, "DJANGO_SETTINGS_MODULE": "config.settings", "BENCH_B2B": str(back_to_back),
-             "BENCH_PACED_SECONDS": str(paced_seconds), "BENCH_TOKEN_FILE": str(OUT / "var" / "demo_api_token")},
+             "BENCH_PACED_SECONDS": str(paced_seconds)},
         capture_output=True, text=True, check=False,
     )
     if result.returncode != 0:
@@ -334,6 +327,25 @@ def setup_django_on_bench_db() -> None:
     import django
 
     django.setup()
+
+
+def inprocess_decider(count: int, *, prefix: str) -> Callable[[], None]:
+    """After `setup_django_on_bench_db()`: one decision per call through Django's test client with
+    the bench's API token — `count` distinct applicants, each request with its own Idempotency-Key;
+    anything but a 201 ends the process (for in-process benchmarks, A/Bs and profiles)."""
+    from django.test import Client
+
+    token = (OUT / "var" / "demo_api_token").read_text().strip()
+    bodies = iter(request_bodies(count, seed=int(time.time()), prefix=prefix))
+    client = Client(HTTP_AUTHORIZATION=f"Token {token}", HTTP_HOST="127.0.0.1")
+
+    def decide() -> None:
+        r = client.post("/api/v1/decisions", next(bodies), content_type="application/json",
+                        HTTP_IDEMPOTENCY_KEY=secrets.token_hex(8))
+        if r.status_code != 201:
+            raise SystemExit(f"in-process decision failed: {r.status_code} {r.content[:300]!r}")
+
+    return decide
 
 
 def start_profilers(pids: list[int], duration: float) -> list[tuple[subprocess.Popen, Path]]:
@@ -474,7 +486,7 @@ def main() -> int:
     report = {
         "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "machine": {"cpus": os.cpu_count(), "loadavg_before": os.getloadavg(), "cpu_calibration_ms": round(calibration, 1),
-                    "python": python_build()},
+                    "python": build},
         "server": {"name": args.server, "workers": args.workers, "threads": args.threads},
         "results": results,
         "floor_ms": floor,

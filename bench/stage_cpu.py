@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import collections
 import gc
-import secrets
 import sys
 import time
 from collections.abc import Callable
@@ -80,29 +79,17 @@ def main() -> int:
     parser.add_argument("--gap-ms", type=float, default=10.0, help="idle before each decision in the paced mode")
     args = parser.parse_args()
 
-    from bench.load import OUT, setup_django_on_bench_db
+    from bench.load import inprocess_decider, setup_django_on_bench_db
 
     setup_django_on_bench_db()
-    from django.test import Client
-
-    from bench.service import request_bodies
-
     instrument()
-    token = (OUT / "var" / "demo_api_token").read_text().strip()
-    bodies = iter(request_bodies(2 * args.n + 200, seed=int(time.time()), prefix="SC"))
-    client = Client(HTTP_AUTHORIZATION=f"Token {token}", HTTP_HOST="127.0.0.1")
-
-    def decide() -> None:
-        r = client.post("/api/v1/decisions", next(bodies), content_type="application/json",
-                        HTTP_IDEMPOTENCY_KEY=secrets.token_hex(8))
-        if r.status_code != 201:
-            raise SystemExit(f"decision failed: {r.status_code} {r.content[:300]!r}")
+    decide = inprocess_decider(2 * args.n + 200, prefix="SC")
 
     for _ in range(200):  # warm: model, rule set, connections, code paths
         decide()
     gc.collect()
     gc.freeze()  # as the web workers do
-    results: dict[float, tuple[float, dict[str, float]]] = {}
+    results: list[tuple[float, dict[str, float]]] = []
     for gap in (0.0, args.gap_ms / 1000):
         SPENT.clear()
         total = 0.0
@@ -112,8 +99,8 @@ def main() -> int:
             started = time.thread_time()
             decide()
             total += time.thread_time() - started
-        results[gap] = (total / args.n * 1e6, {k: v / args.n * 1e6 for k, v in SPENT.items()})
-    (b2b_total, b2b), (paced_total, paced) = results.values()
+        results.append((total / args.n * 1e6, {k: v / args.n * 1e6 for k, v in SPENT.items()}))
+    (b2b_total, b2b), (paced_total, paced) = results
     print(f"{'µs of CPU per decision':64s} {'back to back':>12s} {f'gap {args.gap_ms:g} ms':>12s}")
     print(f"{'0 whole request (test client included)':64s} {b2b_total:12.0f} {paced_total:12.0f}")
     for label in sorted(b2b):

@@ -266,7 +266,8 @@ def select_one(sql: str, params: list[Any], *, using: str = "default") -> tuple[
         with connection.cursor() as cursor:
             cursor.execute(sql, params)
             return cursor.fetchone()
-    if not (connection.health_check_enabled and not connection.health_check_done and not connection.in_atomic_block):
+    checks_health = connection.health_check_enabled and not connection.health_check_done
+    if not checks_health or connection.in_atomic_block:
         return _execute_prepared(connection, sql, params)
     had_connection = connection.connection is not None
     try:

@@ -9,4 +9,4 @@ from pathlib import Path
 from config.wsgi import application  # noqa: F401  (what gunicorn serves)
 from modeling.serving import set_scorer
 
-set_scorer("personal-loan", pickle.loads(Path(os.environ["FAULTS_SCORER_FILE"]).read_bytes()))  # noqa: S301
+set_scorer("personal-loan", pickle.loads(Path(os.environ["FAULTS_SCORER_FILE"]).read_bytes()))
