@@ -42,6 +42,7 @@ from django.db import OperationalError, connections, models
 from django.db.models.fields import AutoFieldMixin
 
 _sql_logger = logging.getLogger("django.db.backends")
+_TUPLES_OK = 2  # psycopg.pq.ExecStatus.TUPLES_OK (libpq's PGRES_TUPLES_OK)
 
 
 @functools.cache
@@ -293,7 +294,10 @@ def _execute_prepared(connection: Any, sql: str, params: list[Any]) -> tuple[Any
     started = time.monotonic()
     with connection.wrap_database_errors, _cursor_class()(connection.connection) as cursor:
         cursor.execute(_encoded(sql), params, prepare=True)
-        row = cursor.fetchone() if cursor.description is not None else None
+        # Whether it returned rows, as `cursor.description` decides but without building its
+        # Column objects (~5 % of this function's CPU, py-spy)
+        result = cursor.pgresult
+        row = cursor.fetchone() if result is not None and (result.nfields or result.status == _TUPLES_OK) else None
     _record(connection, sql, params, time.monotonic() - started)
     return row
 
