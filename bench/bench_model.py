@@ -21,12 +21,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import numpy as np  # noqa: E402
+import numpy as np
 
-from modeling.features import CATALOGUE, FEATURE_VERSION, build_vector, reason_map  # noqa: E402
-from modeling.scoring import XGBoostScorer, booster_sha256  # noqa: E402
-from modeling.synthetic import generate, training_data  # noqa: E402
-from modeling.training import train  # noqa: E402
+from modeling.features import CATALOGUE, FEATURE_VERSION, build_vector, reason_map
+from modeling.scoring import XGBoostScorer, booster_sha256
+from modeling.synthetic import generate, training_data
+from modeling.training import train
 
 
 def main() -> None:

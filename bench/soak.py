@@ -294,7 +294,7 @@ def markdown(report: dict) -> str:
     c, t = report["config"], report["totals"]
     lines = [
         f"Run {report['when']} — {c['seconds']:.0f} s at {c['rate']:.0f} requests/s (open loop), "
-        f"{c.get('server', 'gunicorn')} {c['workers']}×{c['threads']} threads"
+        f"{c.get('server', 'gunicorn')} {c['workers']}x{c['threads']} threads"
         + (", Celery worker + beat" if c["celery"] else "")
         + f", {report['machine']['cpus']} CPUs, load average before {report['machine']['loadavg_before']}"
         f", max during {report['machine']['loadavg_max_1m']} (1-min).",

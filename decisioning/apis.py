@@ -330,7 +330,7 @@ class DecisionOut(serializers.Serializer):
         help_text="The outcome that stands: the engine's, or the underwriter's for a referred "
         "application; null while the review is pending.",
     )
-    pd = serializers.FloatField(allow_null=True, help_text="Probability of default, 0–1.")
+    pd = serializers.FloatField(allow_null=True, help_text="Probability of default, 0–1.")  # noqa: RUF001 — typographic dash in UI text
     pd_interval = IntervalOut(allow_null=True)
     approved_amount = serializers.DecimalField(max_digits=12, decimal_places=2, allow_null=True)
     reasons = ReasonOut(many=True)
@@ -506,7 +506,7 @@ class DecisionCreateApi(APIView):
         if key is not None and not IDEMPOTENCY_KEY.match(key):
             raise ApplicationError(
                 "Invalid Idempotency-Key.",
-                errors={"Idempotency-Key": ["Use 1–128 printable ASCII characters, no spaces."]},
+                errors={"Idempotency-Key": ["Use 1–128 printable ASCII characters, no spaces."]},  # noqa: RUF001 — typographic dash
             )
         if not isinstance(request.data, dict):
             raise ApplicationError("The body must be a JSON object.", errors={"non_field_errors": ["Expected a JSON object."]})

@@ -175,7 +175,8 @@ class Decision(models.Model):
     degraded = models.BooleanField(default=False)
     latency_ms = models.FloatField()
     request_id = models.CharField(max_length=64)
-    idempotency_key = models.CharField(max_length=128, null=True, blank=True)
+    # NULL, not "": the unique (client, idempotency_key) constraint must allow many key-less decisions
+    idempotency_key = models.CharField(max_length=128, null=True, blank=True)  # noqa: DJ001
     request_hash = models.CharField(max_length=64)
     created_at = models.DateTimeField(db_index=True)
 

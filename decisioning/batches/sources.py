@@ -26,7 +26,13 @@ from django.conf import settings
 from django.db.models.functions import TruncDate
 
 from decisioning.batches.engine import BatchItem
-from decisioning.engine.types import ApplicationData, EmploymentStatus, LoanPurpose, ResidentialStatus, Signals
+from decisioning.engine.types import (
+    ApplicationData,
+    EmploymentStatus,
+    LoanPurpose,
+    ResidentialStatus,
+    Signals,
+)
 from decisioning.models import Batch, BatchChunk, Decision
 from decisioning.signals.convert import SIGNAL_TYPES, from_response
 from decisioning.signals.gateway import signals_from_stored
@@ -224,7 +230,7 @@ def stored_signals(stored: Any) -> Signals:
             if item["ok"]:
                 values[item["signal_type"]] = _typed_signal(item["signal_type"], response)
         return Signals(**values)
-    except Exception:  # noqa: BLE001 - malformed: the reference implementation gives the error
+    except Exception:  # malformed: the reference implementation gives the error
         return signals_from_stored(stored)
 
 

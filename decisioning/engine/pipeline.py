@@ -1,6 +1,6 @@
 """The decision itself: a pure function of the application, its signals, a policy and a model.
 
-Steps 4–7 of DESIGN.md's "one decision path" (features → score → rules → outcome). Everything that
+Steps 4-7 of DESIGN.md's "one decision path" (features → score → rules → outcome). Everything that
 decides — the API, batches, simulations and replay — calls `decide`; persistence, idempotency and
 signal fetching live in `decisioning.services`.
 """

@@ -65,7 +65,7 @@ def _broken(signals: list[dict[str, Any]], how: str) -> Any:
 def _outcome(f: Any, arg: Any) -> Any:
     try:
         return dataclasses.replace(f(arg), records=())
-    except Exception as e:  # noqa: BLE001
+    except Exception as e:
         return (type(e), str(e))
 
 

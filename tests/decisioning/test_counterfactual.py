@@ -10,11 +10,11 @@ from tests.conftest import application_body
 
 pytestmark = pytest.mark.django_db
 
-RISKY = dict(
-    annual_income="24000.00", existing_debt="9000.00", monthly_debt_payments="300.00",
-    monthly_expenditure="800.00", amount="20000.00", term_months=36, months_in_employment=8,
-    residential_status="rent", months_at_address=10,
-)
+RISKY = {
+    "annual_income": "24000.00", "existing_debt": "9000.00", "monthly_debt_payments": "300.00",
+    "monthly_expenditure": "800.00", "amount": "20000.00", "term_months": 36, "months_in_employment": 8,
+    "residential_status": "rent", "months_at_address": 10,
+}
 
 
 def _decide(api: APIClient, **overrides: Any) -> dict[str, Any]:

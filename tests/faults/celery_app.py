@@ -21,7 +21,7 @@ if os.environ.get("FAULTS_VISIBILITY_TIMEOUT"):
         "unacked_restore_interval": 1,
         "unacked_restore_throttle": 1,
     }
-set_scorer("personal-loan", pickle.loads(Path(os.environ["FAULTS_SCORER_FILE"]).read_bytes()))  # noqa: S301
+set_scorer("personal-loan", pickle.loads(Path(os.environ["FAULTS_SCORER_FILE"]).read_bytes()))
 if os.environ.get("FAULTS_CHALLENGER_FILE"):
-    challenger = pickle.loads(Path(os.environ["FAULTS_CHALLENGER_FILE"]).read_bytes())  # noqa: S301
+    challenger = pickle.loads(Path(os.environ["FAULTS_CHALLENGER_FILE"]).read_bytes())
     set_scorer_version("personal-loan", challenger.model_version, challenger)

@@ -235,7 +235,7 @@ def test_a_stuck_database_times_out_into_a_503_and_rolls_back(
         # Inserts need ROW EXCLUSIVE on the table, which SHARE excludes: the decision's insert waits.
         cursor.execute("LOCK TABLE decisioning_decision IN SHARE MODE")
         started = time.monotonic()
-        status, headers, body = server.decide(
+        status, _headers, body = server.decide(
             token, application_body(reference="STUCK"), key="stuck", timeout=30
         )
         seconds = time.monotonic() - started
