@@ -2,31 +2,26 @@
 
 One implementation, measured two ways by `bench/load.py`:
 - in a process of its own (`python -m bench.floor measure`), back to back and at 100/s;
-- served (`bench.floor:application`): the same server, worker and thread settings and the same
-  load generator as the decision API, each request one predict and one insert — so the decision
-  API's latency at 100/s is compared with the floor's under the same conditions: loopback HTTP,
-  the server's hand-off to a Python thread, a PostgreSQL connection per thread.
+- served (`bench/floor_wsgi.py`): the same server, worker and thread settings and the same load
+  generator as the decision API, each request one predict and one insert — so the decision API's
+  latency at 100/s is compared with the floor's under the same conditions: loopback HTTP, the
+  server's hand-off to a Python thread, a PostgreSQL connection per thread.
 
 The insert goes into `bench_floor_decision`, a real, logged table with the decision table's
 columns, indexes and defaults (a TEMP table would skip the WAL and the commit's fsync), created
 before the floor is measured and dropped after (`python -m bench.floor create|drop`). The row is a
 stored decision's, with fresh unique values per insert, the JSON columns sent as text.
 
-Needs Django set up on the bench database (bench/load.py's environment) with a decision stored.
+Needs Django set up on the bench database (bench/load.py's environment).
 """
 
 from __future__ import annotations
 
 import json
 import os
-import statistics
 import sys
-import time
 import uuid
-from collections.abc import Callable, Iterable
 from typing import Any
-
-from bench.http_floor_app import BODY
 
 TABLE = "bench_floor_decision"
 
@@ -88,81 +83,33 @@ class Floor:
         # unique per insert: the ids, and the Idempotency-Key per client
         self.unique = [columns.index("id"), columns.index("application_id"), columns.index("idempotency_key")]
         placeholders = ",".join(["%s"] * len(columns))
-        self.sql = f"INSERT INTO {TABLE} ({','.join(columns)}) VALUES ({placeholders})"  # noqa: S608 (model metadata)
+        # names from model metadata, values bound
+        self.sql = f"INSERT INTO {TABLE} ({','.join(columns)}) VALUES ({placeholders})"
+        self.connection = connection  # Django's proxy: each thread's own connection
 
     def __call__(self) -> None:
-        from django.db import connection
-
         self.scorer.pd_only([self.vector])
         row = list(self.row)
         id_index, app_index, key_index = self.unique
         row[id_index], row[app_index] = uuid.uuid4(), uuid.uuid4()
         row[key_index] = f"floor-{row[id_index].hex}"
-        with connection.cursor() as cur:
+        with self.connection.cursor() as cur:
             cur.execute(self.sql, row)
 
 
 def measure(paced_seconds: float) -> dict[str, Any]:
-    """The floor back to back (P50/P95/P99, CPU), and with `paced_seconds` the same at 100/s for
-    that long: a paced insert's tail is the disk's commit (fsync) tail, which bounds every
-    committed decision's P99 on this machine."""
-    floor = Floor()
+    """The floor back to back, and with `paced_seconds` at 100/s for that long: a paced insert's
+    tail is the disk's commit (fsync) tail, which bounds every committed decision's P99 here."""
+    from bench.service import measure_calls
 
-    def once() -> float:
-        t0 = time.perf_counter()
-        floor()
-        return (time.perf_counter() - t0) * 1000
-
-    cpu0 = time.process_time()
-    samples = [once() for _ in range(600)][100:]
-    out: dict[str, Any] = {"cpu_ms": (time.process_time() - cpu0) / 600 * 1000}
-    q = statistics.quantiles(samples, n=100)
-    out.update(p50=statistics.median(samples), p95=q[94], p99=q[98])
-    if paced_seconds:
-        paced, start, cpu0 = [], time.perf_counter(), time.process_time()
-        for i in range(int(100 * paced_seconds)):
-            delay = start + i / 100 - time.perf_counter()
-            if delay > 0:
-                time.sleep(delay)
-            paced.append(once())
-        q = statistics.quantiles(paced, n=100)
-        out["paced_100_per_s"] = {"seconds": paced_seconds, "p50": statistics.median(paced), "p95": q[94],
-                                  "p99": q[98], "max": max(paced),
-                                  "cpu_ms": (time.process_time() - cpu0) / len(paced) * 1000}
-    return out
+    return measure_calls(Floor(), back_to_back=500, paced_seconds=paced_seconds)
 
 
-# The served floor: a WSGI app (granian or gunicorn import it as `bench.floor:application`).
-_served: Floor | None = None
-
-
-def application(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
-    """Each POST: read the body, one floor operation, 201 with a decision-sized body."""
-    if environ.get("PATH_INFO") == "/healthz":
-        start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", "2")])
-        return [b"ok"]
-    environ["wsgi.input"].read(int(environ.get("CONTENT_LENGTH") or 0))
-    assert _served is not None
-    _served()
-    start_response("201 Created", [("Content-Type", "application/json"), ("Content-Length", str(len(BODY)))])
-    return [BODY]  # the HTTP floor's body: a decision's size
-
-
-def _setup_django() -> None:
+if __name__ == "__main__":
     import django
 
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
     django.setup()
-
-
-if os.environ.get("BENCH_SERVED_FLOOR") == "1":  # imported by the web server's workers: ready before traffic
-    _setup_django()
-    _served = Floor()
-    _served()  # warm: the connection, the model, the statement
-
-
-if __name__ == "__main__":
-    _setup_django()
     action = sys.argv[1] if len(sys.argv) > 1 else "measure"
     if action == "create":
         create_table()

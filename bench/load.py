@@ -96,35 +96,15 @@ def run_phase(rate: float, duration: float, bodies: list[bytes], start_index: in
 
 
 INPROCESS_SCRIPT = r"""
-import gc, json, os, statistics, time
+import json, os
 import django
 django.setup()
 from bench.load import inprocess_decider
+from bench.service import measure_calls
 
 n_b2b, paced_seconds = int(os.environ["BENCH_B2B"]), float(os.environ["BENCH_PACED_SECONDS"])
-n_paced = int(100 * paced_seconds)
-decide = inprocess_decider(100 + n_b2b + n_paced, prefix="IP")
-def once():
-    c0, t0 = time.thread_time(), time.perf_counter()
-    decide()
-    return (time.perf_counter() - t0) * 1000, (time.thread_time() - c0) * 1000
-for _ in range(100):  # warm: model, rule set, connections, code paths
-    once()
-gc.collect()
-gc.freeze()  # as the web workers do after their warm-up
-b2b = [once() for _ in range(n_b2b)]
-paced, start = [], time.perf_counter()
-for i in range(n_paced):
-    delay = start + i / 100 - time.perf_counter()
-    if delay > 0:
-        time.sleep(delay)
-    paced.append(once())
-def summary(samples):
-    wall = [w for w, _ in samples]
-    q = statistics.quantiles(wall, n=100)
-    return {"n": len(wall), "p50": statistics.median(wall), "p95": q[94],
-            "cpu_ms": statistics.fmean(c for _, c in samples)}
-print(json.dumps({"back_to_back": summary(b2b), "paced_100_per_s": summary(paced)}))
+decide = inprocess_decider(100 + n_b2b + int(100 * paced_seconds), prefix="IP")
+print(json.dumps(measure_calls(decide, back_to_back=n_b2b, paced_seconds=paced_seconds)))
 """
 
 
@@ -143,8 +123,8 @@ def measure_inprocess_decision(env: dict[str, str], *, back_to_back: int, paced_
 
 
 def measure_floor(env: dict[str, str], *, paced_seconds: float = 0.0) -> dict:
-    """The floor (bench/floor.py) in a process of its own: back to back (P50/P95/P99, CPU), and with
-    `paced_seconds` the same at 100/s for that long (its tail: the disk's commit latency)."""
+    """The floor (bench/floor.py) in a process of its own, as `measure_calls` reports it: back to
+    back, and with `paced_seconds` at 100/s for that long (its tail: the disk's commit latency)."""
     result = subprocess.run(
         [PY, "-m", "bench.floor", "measure"], cwd=ROOT,
         env={**env, "DJANGO_SETTINGS_MODULE": "config.settings", "FLOOR_PACED_SECONDS": str(paced_seconds)},
@@ -158,10 +138,11 @@ def measure_floor(env: dict[str, str], *, paced_seconds: float = 0.0) -> dict:
 def floor_report(before: dict, after: dict, served: list[dict] | None = None) -> dict:
     """The floor, back to back, at 100/s and served at 100/s, each the faster of before and after
     the load (the stricter divisor)."""
-    paced = [f["paced_100_per_s"] for f in (before, after) if f.get("paced_100_per_s")]
+    b2b = [f["back_to_back"] for f in (before, after)]
+    paced = [f["paced_100_per_s"] for f in (before, after) if f["paced_100_per_s"]]
     return {
-        "back_to_back": {"p50": min(before["p50"], after["p50"]), "cpu_ms": min(before["cpu_ms"], after["cpu_ms"])},
-        "paced_100_per_s": {"p50": min(p["p50"] for p in paced), "cpu_ms": min(p["cpu_ms"] for p in paced)}
+        "back_to_back": {"p50": min(m["p50"] for m in b2b), "cpu_ms": min(m["cpu_ms"] for m in b2b)},
+        "paced_100_per_s": {"p50": min(m["p50"] for m in paced), "cpu_ms": min(m["cpu_ms"] for m in paced)}
         if paced else None,
         "served_100_per_s": min(served, key=lambda s: s["latency_ms"]["p50"])["latency_ms"] if served else None,
         "p50_is": "the faster of before and after the load",
@@ -246,15 +227,13 @@ def measure_http_floor(env: dict[str, str], args: argparse.Namespace, bodies: li
 def measure_served_floor(env: dict[str, str], args: argparse.Namespace, bodies: list[bytes]) -> dict:
     """The floor served: the same server, settings and generator, each request one bare predict and
     one insert (bench/floor.py) — the floor under the decision API's own conditions at 100/s."""
-    floor_env = {**env, "DJANGO_SETTINGS_MODULE": "config.settings", "BENCH_SERVED_FLOOR": "1"}
-    subprocess.run([PY, "-m", "bench.floor", "create"], cwd=ROOT, env=floor_env | {"BENCH_SERVED_FLOOR": "0"},
-                   check=True)
+    floor_env = {**env, "DJANGO_SETTINGS_MODULE": "config.settings"}
+    subprocess.run([PY, "-m", "bench.floor", "create"], cwd=ROOT, env=floor_env, check=True)
     try:
-        return _served_phase(floor_env, args, bodies, "bench.floor:application",
+        return _served_phase(floor_env, args, bodies, "bench.floor_wsgi:application",
                              "floor served (same server and generator; a bare predict + one insert)")
     finally:
-        subprocess.run([PY, "-m", "bench.floor", "drop"], cwd=ROOT, env=floor_env | {"BENCH_SERVED_FLOOR": "0"},
-                       check=True)
+        subprocess.run([PY, "-m", "bench.floor", "drop"], cwd=ROOT, env=floor_env, check=True)
 
 
 def chart(results: list[dict], path: Path) -> None:
@@ -439,9 +418,9 @@ def main() -> int:
     served_floor.append(measure_served_floor(env, args, bodies))  # the smoke too: its code runs in CI
     floor = floor_report(floor_before, floor_after, served_floor)
     for when, f in (("before", floor_before), ("after", floor_after)):
-        paced = f.get("paced_100_per_s")
-        print(f"floor (bare predict + one decision-row insert) {when} the load: back to back P50 {f['p50']:.2f} ms "
-              f"(CPU {f['cpu_ms']:.2f} ms)" + (f"; at 100/s P50 {paced['p50']:.2f} P99 {paced['p99']:.2f} max "
+        b2b, paced = f["back_to_back"], f["paced_100_per_s"]
+        print(f"floor (bare predict + one decision-row insert) {when} the load: back to back P50 {b2b['p50']:.2f} ms "
+              f"(CPU {b2b['cpu_ms']:.2f} ms)" + (f"; at 100/s P50 {paced['p50']:.2f} P99 {paced['p99']:.2f} max "
               f"{paced['max']:.1f} ms (CPU {paced['cpu_ms']:.2f} ms)" if paced else ""), flush=True)
     for mode, label in (("back_to_back", "back to back"), ("paced_100_per_s", "at 100/s")):
         d = inprocess[mode]

@@ -7,6 +7,8 @@ service on loopback and an open-loop client.
   DEBUG off, as in production;
 - `Client`, `Phase`, `percentiles`: keep-alive connections that send at fixed arrival times and
   measure latency from the *intended* send time (no coordinated omission);
+- `measure_calls`: one function timed in-process, back to back and paced at 100/s (the floor, the
+  decision without HTTP);
 - `/proc` helpers for CPU seconds, RSS and child processes (Linux).
 
 Only 127.0.0.1 is ever contacted.
@@ -27,6 +29,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -403,6 +406,40 @@ class Client(threading.Thread):
                 phase.statuses[str(status)] = phase.statuses.get(str(status), 0) + 1
                 if status != 201:
                     phase.errors += 1
+
+
+def measure_calls(call: Callable[[], object], *, back_to_back: int, paced_seconds: float = 0.0,
+                  warm: int = 100) -> dict[str, dict[str, float] | None]:
+    """Time `call` in this process: `warm` calls first (then the start-up heap frozen, as the web
+    workers do), `back_to_back` calls with no gap, then calls at 100/s for `paced_seconds` (each at
+    its scheduled time, the machine idle in between). Per mode: P50/P95/P99/max wall time and the
+    mean process CPU per call, in ms; `paced_100_per_s` is None when `paced_seconds` is 0."""
+    import gc
+
+    def timed() -> tuple[float, float]:
+        c0, t0 = time.process_time(), time.perf_counter()
+        call()
+        return (time.perf_counter() - t0) * 1000, (time.process_time() - c0) * 1000
+
+    def summary(samples: list[tuple[float, float]]) -> dict[str, float]:
+        return {"n": len(samples), **percentiles([w for w, _ in samples]),
+                "cpu_ms": statistics.fmean(c for _, c in samples)}
+
+    for _ in range(warm):
+        call()
+    gc.collect()
+    gc.freeze()
+    out: dict[str, dict[str, float] | None] = {"back_to_back": summary([timed() for _ in range(back_to_back)]),
+                                               "paced_100_per_s": None}
+    if paced_seconds:
+        paced, start = [], time.perf_counter()
+        for i in range(int(100 * paced_seconds)):
+            delay = start + i / 100 - time.perf_counter()
+            if delay > 0:
+                time.sleep(delay)
+            paced.append(timed())
+        out["paced_100_per_s"] = {"seconds": paced_seconds, **summary(paced)}
+    return out
 
 
 def percentiles(values: list[float]) -> dict[str, float]:

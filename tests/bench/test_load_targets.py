@@ -4,11 +4,12 @@ from bench.load import cost_ratios, floor_report, targets
 
 
 def _floor(b2b: float, paced: float | None, cpu: float = 0.3) -> dict:
-    out = {"p50": b2b, "p95": b2b * 1.2, "p99": b2b * 1.5, "cpu_ms": cpu}
-    if paced is not None:
-        out["paced_100_per_s"] = {"seconds": 10.0, "p50": paced, "p95": paced * 1.2, "p99": paced * 1.5,
-                                  "max": paced * 3, "cpu_ms": cpu * 2}
-    return out
+    """What `bench.floor.measure` (bench.service.measure_calls) returns."""
+    return {
+        "back_to_back": {"n": 500, "p50": b2b, "p95": b2b * 1.2, "p99": b2b * 1.5, "max": b2b * 3, "cpu_ms": cpu},
+        "paced_100_per_s": {"seconds": 10.0, "n": 1000, "p50": paced, "p95": paced * 1.2, "p99": paced * 1.5,
+                            "max": paced * 3, "cpu_ms": cpu * 2} if paced is not None else None,
+    }
 
 
 def _rate(rate: float, p50: float, *, p95: float = 7.0, p99: float = 9.0, errors: int = 0,
