@@ -1,10 +1,21 @@
 """The bench's shared pieces (issue 11): the in-process timing loop and the floor's WSGI app."""
 
+import gc
 import io
 import time
+from collections.abc import Iterator
+
+import pytest
 
 from bench.http_floor_app import BODY, make_app
 from bench.service import measure_calls
+
+
+@pytest.fixture(autouse=True)
+def _unfrozen_heap() -> Iterator[None]:
+    """measure_calls freezes the heap, as a bench process should; the test process must not stay so."""
+    yield
+    gc.unfreeze()
 
 
 def test_measure_calls_warms_then_times_back_to_back_and_paced() -> None:
@@ -14,6 +25,7 @@ def test_measure_calls_warms_then_times_back_to_back_and_paced() -> None:
         calls.append(time.perf_counter())
 
     out = measure_calls(call, back_to_back=7, paced_seconds=0.05, warm=3)
+    assert gc.get_freeze_count() > 0  # the warm-up's heap, frozen as the web workers freeze theirs
     assert len(calls) == 3 + 7 + 5
     assert out["back_to_back"]["n"] == 7
     paced = out["paced_100_per_s"]
